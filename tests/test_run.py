@@ -1,0 +1,81 @@
+"""Learning and transfer behaviour on the synthetic cohort (CPU, tiny3d)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tlsweep.methods.pretrain_freeze import PretrainFreeze
+from tlsweep.run import run
+
+
+@pytest.mark.slow
+def test_scratch_beats_the_mean_predictor(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg(
+        "method=scratch",
+        "encoder=tiny3d",
+        "dataset.n_subjects=360",
+        "sample_size=n100",
+        "split.val_pool=25",
+        "train.epochs=25",
+        "train.patience=0",
+        "train.lr=3e-3",
+        "dataset.resolution_mm=4.0",
+        "train.device=cpu",
+    )
+    val_mae = run(cfg)
+    predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    val = predictions[predictions.split == "val"]
+    mean_mae = np.abs(val.y_true - val.y_true.mean()).mean()
+    assert val_mae < 0.8 * mean_mae, (val_mae, mean_mae)
+
+
+def test_pretrain_freeze_keeps_frozen_stages_identical(make_cfg, monkeypatch) -> None:
+    captured: dict[str, dict[str, torch.Tensor]] = {}
+    original = PretrainFreeze.pretrain
+
+    def spy(self: PretrainFreeze, ctx):  # noqa: ANN001, ANN202
+        state = original(self, ctx)
+        captured["pretrained"] = {k: v.clone() for k, v in state.items()}
+        return state
+
+    monkeypatch.setattr(PretrainFreeze, "pretrain", spy)
+    cfg = make_cfg(
+        "method=pretrain_freeze",
+        "method.freeze_stages=2",
+        "debug=smoke",
+        "tracking.log_checkpoint=true",
+        "tracking.enabled=true",
+    )
+    run(cfg)
+    final = torch.load(Path(cfg.output_dir) / "model.pt", weights_only=True)
+    frozen = [k for k in captured["pretrained"] if k.startswith(("stages.0.", "stages.1."))]
+    trained = [k for k in captured["pretrained"] if k.startswith("stages.3.") and "weight" in k]
+    assert frozen and trained
+    for key in frozen:
+        assert torch.equal(final[f"encoder.{key}"], captured["pretrained"][key]), key
+    assert any(not torch.equal(final[f"encoder.{k}"], captured["pretrained"][k]) for k in trained)
+
+
+def test_run_writes_splits_predictions_and_returns_val_objective(make_cfg) -> None:
+    cfg = make_cfg("method=scratch", "debug=smoke")
+    value = run(cfg)
+    out = Path(cfg.output_dir)
+    splits = pd.read_csv(out / "splits.csv")
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert set(predictions.split) == {"val", "test"}
+    test_ids = set(splits.participant_id[splits.role == "test"])
+    assert test_ids == set(predictions.participant_id[predictions.split == "test"])
+    val = predictions[predictions.split == "val"]
+    assert value == pytest.approx(np.abs(val.y_true - val.y_pred).mean(), rel=1e-4)
+    assert not (out / "last.pt").exists(), "a finished run leaves nothing to resume"
+
+
+def test_same_seed_same_result_on_cpu(make_cfg) -> None:
+    first = run(make_cfg("method=scratch", "debug=smoke"))
+    second = run(make_cfg("method=scratch", "debug=smoke"))
+    assert first == second

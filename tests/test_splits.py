@@ -1,0 +1,87 @@
+"""Splits: nested across sample sizes, disjoint roles, deterministic, test never leaks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tlsweep.data.splits import make_splits, stratified_order
+from tlsweep.data.tasks import Task
+from tlsweep.errors import ConfigError
+from tlsweep.schemas import SplitConfig
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 400
+    return pd.DataFrame(
+        {"age": rng.uniform(20, 80, n).round(1), "sex": rng.choice(["F", "M"], n)},
+        index=pd.Index([f"sub-{i:04d}" for i in range(n)], name="participant_id"),
+    )
+
+
+def _split(table: pd.DataFrame, n_train: int, n_val: int = 20, seed: int = 0):  # noqa: ANN202
+    target, source = (
+        Task("target_task", "age", "regression"),
+        Task("source_task", "sex", "classification"),
+    )
+    source.check(table)
+    return make_splits(
+        table,
+        target=target,
+        source=source,
+        cfg=SplitConfig(seed=seed, val_pool=40),
+        n_train=n_train,
+        n_val=n_val,
+    )
+
+
+def test_roles_are_disjoint_and_cover_the_cohort(table: pd.DataFrame) -> None:
+    splits = _split(table, 25)
+    seen: list[str] = [pid for role in splits.roles.values() for pid in role]
+    assert len(seen) == len(set(seen))
+    assert set(splits["test"]).isdisjoint(
+        set(splits["train"])
+        | set(splits["val"])
+        | set(splits["source"])
+        | set(splits["source_val"])
+        | set(splits["unlabelled"])
+    )
+    assert len(splits["test"]) == 80 and len(splits["source"]) + len(splits["source_val"]) == 160
+
+
+def test_training_sets_are_nested_and_everything_else_fixed(table: pd.DataFrame) -> None:
+    small, medium, large = _split(table, 25), _split(table, 50), _split(table, 100)
+    assert small["train"] == medium["train"][:25] and medium["train"] == large["train"][:50]
+    for role in ("test", "source", "source_val"):
+        assert small[role] == large[role]
+    assert _split(table, 25, n_val=10)["val"] == small["val"][:10]
+
+
+def test_splits_are_deterministic_and_depend_on_the_seed(table: pd.DataFrame) -> None:
+    assert _split(table, 50).roles == _split(table, 50).roles
+    assert _split(table, 50, seed=1)["test"] != _split(table, 50)["test"]
+
+
+def test_prefixes_are_stratified() -> None:
+    strata = np.repeat([0, 1, 2, 3], 100)
+    order = stratified_order(strata, np.random.default_rng(0))
+    for n in (20, 40, 100):
+        counts = np.bincount(strata[order[:n]], minlength=4)
+        assert counts.max() - counts.min() <= 2, counts
+
+
+def test_training_set_ages_span_the_range(table: pd.DataFrame) -> None:
+    ages = table.loc[_split(table, 25)["train"], "age"]
+    assert ages.min() < 35 and ages.max() > 65
+
+
+def test_sample_size_larger_than_pool_names_the_pool_size(table: pd.DataFrame) -> None:
+    with pytest.raises(
+        ConfigError, match=r"sample_size.n_train=500 but the labelled pool has 120"
+    ):
+        _split(table, 500)
+    with pytest.raises(ConfigError, match=r"sample_size.n_val=50 .* holds 40"):
+        _split(table, 25, n_val=50)

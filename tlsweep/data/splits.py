@@ -1,0 +1,117 @@
+"""Deterministic subject splits: held-out test, source, validation and nested training sets.
+
+All roles come from one stratified ordering of the subjects, fixed by ``split.seed``:
+
+* ``test``: the first ``test_fraction`` of the order. Never used for training or model selection.
+* ``source`` / ``source_val``: the next ``source_fraction``, for pretraining (labels of the
+  source task) or as unlabelled images; disjoint from every target role.
+* the rest is the labelled target pool: its first ``val_pool`` subjects are reserved for
+  validation (``val`` = the first ``n_val`` of them), the others form the training pool
+  (``train`` = its first ``n_train``; ``unlabelled`` = the remainder).
+
+Because any prefix of a stratified order is itself stratified, training sets are nested across
+sample sizes (n=25 ⊂ n=50 ⊂ n=100) and balanced, so learning curves compare like with like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tlsweep.data.tasks import Task
+from tlsweep.errors import ConfigError
+from tlsweep.schemas import SplitConfig
+
+ROLES = ("train", "val", "test", "source", "source_val", "unlabelled")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Participant ids per role."""
+
+    roles: dict[str, list[str]]
+
+    def __getitem__(self, role: str) -> list[str]:
+        return self.roles[role]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (participant_id, role), for the split artifact."""
+        rows = [(pid, role) for role in ROLES for pid in self.roles[role]]
+        return pd.DataFrame(rows, columns=["participant_id", "role"])
+
+
+def stratified_order(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return a permutation whose every prefix holds each stratum in proportion.
+
+    Each member of a stratum of size m gets the position ``(k + u) / m`` (k its shuffled rank,
+    u uniform jitter); sorting by position interleaves the strata evenly.
+    """
+    position = np.empty(len(strata))
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        ranks = rng.permutation(len(members))
+        position[members] = (ranks + rng.uniform(size=len(members))) / len(members)
+    return np.argsort(position, kind="stable")
+
+
+def _strata(values: pd.Series, task: Task, bins: int) -> np.ndarray:
+    if task.is_classification:
+        return values.astype(str).to_numpy()
+    return pd.qcut(values.rank(method="first"), q=bins, labels=False).to_numpy()
+
+
+def make_splits(
+    table: pd.DataFrame, *, target: Task, source: Task, cfg: SplitConfig, n_train: int, n_val: int
+) -> Splits:
+    """Assign subjects to roles (see the module docstring).
+
+    Args:
+        table: participants table indexed by participant id.
+        target: the target task; only subjects with its label enter target roles.
+        source: the source task; source-role subjects need its label.
+        cfg: split settings.
+        n_train: labelled target subjects for training (``sample_size.n_train``).
+        n_val: validation subjects (``sample_size.n_val``).
+
+    Raises:
+        ConfigError: when a sample size does not fit the cohort.
+    """
+    ids = target.labelled(table).intersection(source.labelled(table)).sort_values()
+    rng = np.random.default_rng(cfg.seed)
+    order = ids[
+        stratified_order(_strata(table.loc[ids, target.column], target, cfg.strata_bins), rng)
+    ]
+    n_test = round(cfg.test_fraction * len(ids))
+    n_source = round(cfg.source_fraction * len(ids))
+    test, source_all, pool = (
+        order[:n_test],
+        order[n_test : n_test + n_source],
+        order[n_test + n_source :],
+    )
+    val_reserve, train_pool = pool[: cfg.val_pool], pool[cfg.val_pool :]
+    sizes = (
+        f"(cohort {len(ids)}: test {len(test)}, source {len(source_all)}, "
+        f"validation pool {len(val_reserve)})"
+    )
+    if n_val > len(val_reserve):
+        raise ConfigError(
+            f"sample_size.n_val={n_val} but the validation pool holds {len(val_reserve)} subjects "
+            f"{sizes}; raise split.val_pool or lower n_val"
+        )
+    if n_train > len(train_pool):
+        raise ConfigError(
+            f"sample_size.n_train={n_train} but the labelled pool has {len(train_pool)} subjects "
+            f"{sizes}"
+        )
+    n_source_val = round(cfg.source_val_fraction * len(source_all))
+    roles = {
+        "train": train_pool[:n_train],
+        "val": val_reserve[:n_val],
+        "test": test,
+        "source": source_all[: len(source_all) - n_source_val],
+        "source_val": source_all[len(source_all) - n_source_val :],
+        "unlabelled": train_pool[n_train:],
+    }
+    return Splits({role: [str(i) for i in members] for role, members in roles.items()})

@@ -1,0 +1,421 @@
+"""A synthetic brain-MRI cohort from nilearn's MNI152 templates, written once as BIDS-like NIfTI.
+
+Generative model, per subject (all draws from ``SeedSequence(seed, spawn_key=(0, i))``):
+
+* demographics: age ~ U(age_range), rounded to 0.1 y; sex 50/50; site uniform over ``n_sites``.
+* head size: intracranial volume (ICV) is log-normal, males x1.12 over females (~12 %, e.g.
+  Ruigrok et al. 2014), within-sex SD 9 %; plus a small per-axis shape jitter (SD 2 %), a small
+  rigid misalignment (2 deg, 2 mm) and a smooth individual deformation (SD 2 mm, 20 mm scale).
+* ageing acts on the same tissue boundaries through a "brain age" = age + N(0, 5 y):
+  grey matter turns into WM-like signal at the GM/WM boundary (apparent cortical thinning,
+  0.25 %/y of GM from 20 to 50 y); brain tissue is lost to CSF at the pial surface following the
+  literature curve -0.2 %/y after 35 and -0.5 %/y after 60 (Hedman et al. 2012; Fotenos et al.
+  2005), i.e. -15 % at 80; the ventricles expand by 0.3 ml/y (a smooth outward displacement
+  calibrated numerically in ml), around an individual size offset (SD 6 ml).
+* site: each site has its own T1 contrast (tissue intensities perturbed around those fitted to
+  the MNI152 T1), gain, smooth multiplicative bias field and Rician noise level.
+
+Images are skull-stripped (zero outside the brain mask), RAS, isotropic ``resolution_mm``, and
+generated directly at that resolution from templates resampled once (Gaussian anti-aliasing);
+random fields live on control grids fixed in millimetres, so a subject's anatomy does not depend
+on the resolution and subject ``i`` depends only on ``(seed, i)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from filelock import FileLock
+from scipy import ndimage as ndi
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+FOV_CENTRE_MM = np.array([0.0, -18.0, 22.0])  # centre of nilearn's 2 mm MNI152 grid
+FOV_MM = np.array([198.0, 234.0, 190.0])
+ICV_MALE_OVER_FEMALE = 1.12
+ICV_LOG_SD = 0.09
+BRAIN_AGE_SD_Y = 5.0
+VENTRICLE_ML_PER_Y = 0.3
+VENTRICLE_SD_ML = 6.0
+GM_TO_WM_PER_Y = 0.0025
+WARP_SD_MM, WARP_SPACING_MM, BIAS_SPACING_MM = 2.0, 20.0, 60.0
+
+
+def brain_volume_loss(age: float) -> float:
+    """Fraction of brain tissue lost since 35 y: 0.2 %/y from 35, 0.5 %/y from 60."""
+    return 0.002 * float(np.clip(age - 35, 0, 25)) + 0.005 * max(age - 60.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Templates:
+    """MNI152 tissue maps resampled to the working grid, plus precomputed age-effect fields."""
+
+    resolution_mm: float
+    affine: np.ndarray  # voxel -> mm, RAS
+    gm: np.ndarray
+    wm: np.ndarray
+    mask: np.ndarray
+    pial: np.ndarray  # where GM is lost to CSF; sums to 1
+    deep: np.ndarray  # where GM turns WM-like; sums to 1
+    ventricle_field: np.ndarray  # (3, *shape) outward-expanding displacement, max norm 1 mm
+    ventricle_ml_per_mm: float
+    contrast: np.ndarray  # (csf, gm, wm) intensities fitted to the T1 template
+    axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Site:
+    """One acquisition site: tissue intensities, gain, bias field and noise level."""
+
+    contrast: np.ndarray
+    gain: float
+    noise_sd: float  # at 2 mm, relative to WM; scaled by (2 / resolution) ** 1.5
+    bias_log: np.ndarray  # coefficients on the bias control grid, already amplitude-scaled
+
+
+def _grid(resolution_mm: float) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    shape = np.ceil(FOV_MM / resolution_mm - 1e-6).astype(int)
+    origin = FOV_CENTRE_MM - (shape - 1) * resolution_mm / 2
+    affine = np.diag([resolution_mm] * 3 + [1.0])
+    affine[:3, 3] = origin
+    return affine, tuple(origin[a] + resolution_mm * np.arange(shape[a]) for a in range(3))
+
+
+def _resample(data: np.ndarray, src_affine: np.ndarray, axes: tuple) -> np.ndarray:
+    """Anti-aliased linear resampling of ``data`` (on ``src_affine``) onto the grid ``axes``."""
+    src_mm, dst_mm = abs(src_affine[0, 0]), axes[0][1] - axes[0][0]
+    extra_fwhm = np.sqrt(max(dst_mm**2 - src_mm**2, 0.0))
+    data = ndi.gaussian_filter(data.astype(np.float32), extra_fwhm / 2.3548 / src_mm)
+    coords = np.meshgrid(*axes, indexing="ij")
+    vox = [(c - src_affine[a, 3]) / src_affine[a, a] for a, c in enumerate(coords)]
+    return ndi.map_coordinates(data, vox, order=1, mode="nearest", output=np.float32)
+
+
+def _tissues(resolution_mm: float) -> tuple[np.ndarray, ...]:
+    """T1, GM, WM, CSF and brain mask from nilearn's MNI152 templates on the working grid."""
+    from nilearn import datasets
+
+    axes = _grid(resolution_mm)[1]
+    src = 1 if resolution_mm < 2 else 2
+    images = [
+        f(resolution=src)
+        for f in (
+            datasets.load_mni152_template,
+            datasets.load_mni152_gm_template,
+            datasets.load_mni152_wm_template,
+            datasets.load_mni152_brain_mask,
+        )
+    ]
+    t1, gm, wm, mask = (_resample(im.get_fdata(), im.affine, axes) for im in images)
+    wm = np.minimum(wm, mask)
+    gm = np.minimum(gm, mask - wm)
+    return t1, gm, wm, mask - gm - wm, mask
+
+
+@lru_cache(maxsize=2)
+def load_templates(resolution_mm: float) -> Templates:
+    """Resample nilearn's MNI152 templates (offline) to ``resolution_mm`` and derive fields."""
+    affine, axes = _grid(resolution_mm)
+    t1, gm, wm, csf, mask = _tissues(resolution_mm)
+    inside = mask > 0.5
+    tissue = np.stack([csf[inside], gm[inside], wm[inside]], 1)
+    contrast = np.linalg.lstsq(tissue, t1[inside], rcond=None)[0].astype(np.float32)
+    sigma = 3.0 / resolution_mm
+    pial, deep = gm * ndi.gaussian_filter(csf, sigma), gm * ndi.gaussian_filter(wm, sigma)
+    field, ml_per_mm = _ventricles()
+    field = np.stack([_resample(f, _grid(2.0)[0], axes) for f in field])
+    return Templates(
+        resolution_mm,
+        affine,
+        gm,
+        wm,
+        mask,
+        pial / pial.sum(),
+        deep / deep.sum(),
+        field,
+        ml_per_mm,
+        contrast,
+        axes,
+    )
+
+
+@lru_cache(maxsize=1)
+def _ventricles() -> tuple[np.ndarray, float]:
+    """At 2 mm: a unit displacement pointing into the ventricles, and the ml it adds per mm.
+
+    The ventricles are the deep (>15 mm inside the mask) CSF components over 5 ml.
+    """
+    _, _, _, csf, mask = _tissues(2.0)
+    deep = (csf > 0.5) & (ndi.distance_transform_edt(mask > 0.5) * 2.0 > 15.0)
+    labels, n = ndi.label(deep)
+    sizes = ndi.sum(deep, labels, range(1, n + 1)) * 8 / 1000
+    ventricles = np.isin(labels, 1 + np.flatnonzero(sizes > 5.0)).astype(np.float32)
+    grad = np.stack(np.gradient(ndi.gaussian_filter(ventricles, 2.5)))
+    field = grad / np.sqrt((grad**2).sum(0)).max()
+    grown = ndi.map_coordinates(csf, np.indices(csf.shape) + field, order=1)  # 2 mm = 1 voxel
+    near = ndi.binary_dilation(ventricles > 0, iterations=8)
+    return field.astype(np.float32), float((grown - csf)[near].sum() * 8 / 1000 / 2.0)
+
+
+def _kernels(axes: tuple, spacing: float) -> tuple[np.ndarray, ...]:
+    """Gaussian interpolation matrices (voxel x control point) for a control grid in mm."""
+    out = []
+    for a, x in enumerate(axes):
+        n = int(np.ceil(FOV_MM[a] / spacing)) + 3
+        ctrl = FOV_CENTRE_MM[a] + spacing * (np.arange(n) - (n - 1) / 2)
+        k = np.exp(-0.5 * ((x[:, None] - ctrl[None, :]) / spacing) ** 2)
+        out.append((k / np.sqrt((k**2).sum(1).mean())).astype(np.float32))
+    return tuple(out)
+
+
+def _control_shape(spacing: float) -> tuple[int, int, int]:
+    return tuple(int(np.ceil(f / spacing)) + 3 for f in FOV_MM)
+
+
+def _smooth_field(coeffs: np.ndarray, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Separable interpolation of control-point coefficients (..., cx, cy, cz) to the grid."""
+    kx, ky, kz = kernels
+    out = np.matmul(ky, coeffs.astype(np.float32) @ kz.T)  # (..., cx, ny, nz)
+    return np.moveaxis(np.tensordot(kx, out, axes=([1], [-3])), 0, -3)
+
+
+def make_site(seed: int, index: int) -> Site:
+    """Draw site ``index``'s acquisition parameters; independent of cohort size and site count."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
+    scale = np.array([rng.uniform(0.6, 1.5), rng.uniform(0.9, 1.1), 1.0])
+    bias = rng.standard_normal(_control_shape(BIAS_SPACING_MM)) * rng.uniform(0.05, 0.2)
+    return Site(scale, rng.uniform(0.8, 1.25), rng.uniform(0.01, 0.04), bias.astype(np.float32))
+
+
+def _tissue_image(tpl: Templates, site: Site, brain_age: float) -> np.ndarray:
+    """Template-space T1 intensity with grey matter thinned and lost for ``brain_age``."""
+    gm_vox, brain_vox = tpl.gm.sum(), (tpl.gm + tpl.wm).sum()
+    to_wm = GM_TO_WM_PER_Y * (np.clip(brain_age, 20, 50) - 20) * gm_vox * tpl.deep
+    to_csf = brain_volume_loss(brain_age) * brain_vox * tpl.pial
+    to_wm = np.minimum(to_wm, tpl.gm)
+    gm = np.maximum(tpl.gm - to_wm - to_csf, 0.0)
+    c_csf, c_gm, c_wm = site.contrast * tpl.contrast
+    return c_csf * tpl.mask + (c_gm - c_csf) * gm + (c_wm - c_csf) * (tpl.wm + to_wm)
+
+
+def _rotation(angles: np.ndarray) -> np.ndarray:
+    cx, cy, cz = np.cos(angles)
+    sx, sy, sz = np.sin(angles)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def _sample_coords(
+    tpl: Templates, rng: np.random.Generator, sex: str, brain_age: float
+) -> np.ndarray:
+    """Voxel coordinates in the template for every output voxel (the subject's anatomy)."""
+    log_icv = (0.5 if sex == "M" else -0.5) * np.log(ICV_MALE_OVER_FEMALE)
+    scale = np.exp((log_icv + rng.normal(0, ICV_LOG_SD)) / 3 + rng.normal(0, 0.02, 3))
+    inverse = np.linalg.inv(_rotation(np.deg2rad(rng.normal(0, 2.0, 3))) * scale)
+    shift = FOV_CENTRE_MM + rng.normal(0, 2.0, 3)
+    vent_ml = VENTRICLE_ML_PER_Y * (brain_age - 20) + rng.normal(0, VENTRICLE_SD_ML)
+    warp = rng.standard_normal((3, *_control_shape(WARP_SPACING_MM))) * WARP_SD_MM
+    coords = _smooth_field(warp, _kernels(tpl.axes_mm, WARP_SPACING_MM))
+    coords += (vent_ml / tpl.ventricle_ml_per_mm) * tpl.ventricle_field
+    for a in range(3):
+        for b in range(3):
+            shape = [1, 1, 1]
+            shape[b] = -1
+            coords[a] += inverse[a, b] * (tpl.axes_mm[b] - shift[b]).reshape(shape)
+        coords[a] += FOV_CENTRE_MM[a] - tpl.affine[a, 3]
+    return coords / tpl.resolution_mm
+
+
+def synthesize(
+    index: int,
+    seed: int,
+    n_sites: int,
+    age_range: tuple[float, float],
+    tpl: Templates,
+    sites: list[Site],
+    noise: bool = True,
+) -> tuple[dict, np.ndarray]:
+    """Return subject ``index``'s participants row and float32 image on ``tpl``'s grid."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
+    age = round(float(rng.uniform(*age_range)), 1)
+    sex, site_index = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(n_sites))
+    site = sites[site_index]
+    brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y)
+    coords = _sample_coords(tpl, rng, sex, brain_age)
+    clean = ndi.map_coordinates(
+        _tissue_image(tpl, site, brain_age), coords, order=1, output=np.float32, prefilter=False
+    )
+    kernels = _kernels(tpl.axes_mm, BIAS_SPACING_MM)
+    subject_bias = rng.standard_normal(_control_shape(BIAS_SPACING_MM)) * 0.03
+    image = clean * site.gain * np.exp(_smooth_field(site.bias_log + subject_bias, kernels))
+    if noise:
+        sd = site.noise_sd * tpl.contrast[2] * site.gain * (2.0 / tpl.resolution_mm) ** 1.5
+        real = image + rng.standard_normal(image.shape, dtype=np.float32) * sd
+        image = np.hypot(real, rng.standard_normal(image.shape, dtype=np.float32) * sd)
+    image[clean < 0.5 * site.contrast[0] * tpl.contrast[0]] = 0.0  # skull-stripped
+    row = {
+        "participant_id": f"sub-{index + 1:04d}",
+        "age": age,
+        "sex": sex,
+        "site": f"site-{chr(ord('A') + site_index)}",
+    }
+    return row, image.astype(np.float32)
+
+
+_WORKER: tuple[Templates, list[Site]] | None = None
+
+
+def _init_worker(tpl: Templates, sites: list[Site]) -> None:
+    global _WORKER
+    _WORKER = (tpl, sites)
+
+
+def _write_subject(job: tuple[int, int, int, tuple[float, float], str]) -> dict:
+    """Generate one subject in a worker and write its NIfTI file; return its table row."""
+    index, seed, n_sites, age_range, out = job
+    tpl, sites = _WORKER
+    row, image = synthesize(index, seed, n_sites, age_range, tpl, sites)
+    pid = row["participant_id"]
+    path = Path(out) / pid / "anat" / f"{pid}_T1w.nii.gz"
+    path.parent.mkdir(parents=True)
+    nifti = nib.Nifti1Image(image, tpl.affine)
+    nifti.header.set_data_dtype(np.int16)  # scaled int16: a third of float32's gzip time
+    nifti.header.set_xyzt_units("mm")
+    nifti.set_qform(tpl.affine, code=1)
+    nifti.set_sform(tpl.affine, code=1)
+    nib.save(nifti, path)
+    return row
+
+
+def _check_params(params: dict) -> None:
+    lo, hi = params["age_range"]
+    checks = {
+        "n_subjects": params["n_subjects"] >= 1,
+        "n_sites": 1 <= params["n_sites"] <= 26,
+        "resolution_mm": 0.5 <= params["resolution_mm"] <= 16,
+        "age_range": 0 <= lo < hi,
+    }
+    for key, ok in checks.items():
+        if not ok:
+            raise ValueError(f"generate_cohort: {key}={params[key]} is out of range")
+
+
+def _existing(root: Path, params: dict) -> bool:
+    """True if ``root`` already holds this cohort; raise if it holds something else."""
+    if (root / "cohort.json").is_file():
+        old = json.loads((root / "cohort.json").read_text())
+        diff = sorted(k for k in params.keys() | old.keys() if old.get(k) != params.get(k))
+        if diff:
+            got = ", ".join(f"{k}={old.get(k)} (asked {params.get(k)})" for k in diff)
+            raise ValueError(f"{root} holds a different synthetic cohort: {got}")
+        return True
+    if root.is_dir() and any(root.iterdir()):
+        raise FileExistsError(f"{root} exists, is not empty and holds no cohort.json")
+    return False
+
+
+def _run_jobs(
+    jobs: list, tpl: Templates, sites: list[Site], workers: int, progress: bool
+) -> list[dict]:
+    bar = dict(total=len(jobs), desc="synthetic cohort", unit="subject", disable=not progress)
+    if workers <= 1:
+        _init_worker(tpl, sites)
+        return [_write_subject(job) for job in tqdm(jobs, **bar)]
+    # spawn, not fork: the parent may hold threads (torch, tqdm) that fork would copy mid-lock
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, _init_worker, (tpl, sites)) as pool:
+        chunk = max(1, len(jobs) // (4 * workers))
+        return list(tqdm(pool.map(_write_subject, jobs, chunksize=chunk), **bar))
+
+
+def generate_cohort(
+    root: str | Path,
+    *,
+    n_subjects: int,
+    seed: int,
+    resolution_mm: float = 4.0,
+    n_sites: int = 3,
+    age_range: tuple[float, float] = (20.0, 80.0),
+    workers: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Write the cohort under `root` (idempotent) and return `root`.
+
+    Args:
+        root: cohort folder; created atomically (written to a sibling, then renamed).
+        n_subjects: number of subjects, ``sub-0001`` onwards.
+        seed: the cohort is a pure function of the seed and the other parameters.
+        resolution_mm: isotropic voxel size (2 mm; 4 mm for CPU).
+        n_sites: acquisition sites, ``site-A`` onwards.
+        age_range: uniform age range in years.
+        workers: processes; 0 means ``os.cpu_count()``. Images do not depend on it.
+        progress: show a progress bar.
+
+    Returns:
+        ``root`` as a Path.
+
+    Raises:
+        ValueError: a parameter is out of range, or ``root`` holds a cohort with other parameters.
+        FileExistsError: ``root`` is a non-empty folder that is not a cohort.
+    """
+    root = Path(root).expanduser()
+    params = {
+        "format_version": FORMAT_VERSION,
+        "n_subjects": int(n_subjects),
+        "seed": int(seed),
+        "resolution_mm": float(resolution_mm),
+        "n_sites": int(n_sites),
+        "age_range": [float(a) for a in age_range],
+    }
+    _check_params(params)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock"):
+        if _existing(root, params):
+            return root
+        for stale in root.parent.glob(f".{root.name}.tmp-*"):  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+        try:
+            _fill(tmp, params, workers or os.cpu_count() or 1, progress)
+            if root.is_dir():
+                root.rmdir()  # empty, checked above
+            os.replace(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _fill(out: Path, params: dict, workers: int, progress: bool) -> None:
+    """Generate every subject into ``out`` and write participants.tsv and cohort.json."""
+    n, res = params["n_subjects"], params["resolution_mm"]
+    tpl = load_templates(res)
+    sites = [make_site(params["seed"], k) for k in range(params["n_sites"])]
+    jobs = [
+        (i, params["seed"], params["n_sites"], tuple(params["age_range"]), str(out))
+        for i in range(n)
+    ]
+    log.info("generating %d synthetic subjects at %g mm into %s", n, res, out)
+    rows = _run_jobs(jobs, tpl, sites, min(workers, n), progress)
+    with open(out / "participants.tsv", "w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(["participant_id", "age", "sex", "site"])
+        writer.writerows(
+            [r["participant_id"], f"{r['age']:.1f}", r["sex"], r["site"]] for r in rows
+        )
+    (out / "cohort.json").write_text(json.dumps(params, indent=2) + "\n")

@@ -1,0 +1,50 @@
+"""``dataset=synthetic_brain``: the synthetic cohort, generated once, then read like real data.
+
+The generator (:mod:`tlsweep.data.synthetic`) writes NIfTI files and a ``participants.tsv`` into
+the cache directory; this class points :class:`~tlsweep.data.nifti.NiftiCohort` at them, so the
+synthetic cohort goes through exactly the loader, preprocessing and cache that real data does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tlsweep.data.nifti import Cohort, NiftiCohort
+
+
+class SyntheticBrain(NiftiCohort):
+    """A synthetic brain-MRI cohort (see :mod:`tlsweep.data.synthetic`).
+
+    Args:
+        n_subjects: cohort size.
+        seed: generator seed; the cohort is a pure function of the arguments.
+        resolution_mm: isotropic voxel size of the generated images.
+        n_sites: number of acquisition sites.
+        shape: spatial shape after crop/pad.
+        cache_dir: where the cohort and its preprocessed volumes are stored.
+    """
+
+    def __init__(
+        self,
+        n_subjects: int = 600,
+        seed: int = 0,
+        resolution_mm: float = 4.0,
+        n_sites: int = 3,
+        shape: list[int] | None = None,
+        cache_dir: str = ".cache/tlsweep",
+    ) -> None:
+        name = f"n{n_subjects}-seed{seed}-{resolution_mm:g}mm-{n_sites}sites"
+        root = Path(cache_dir).expanduser() / "synthetic_brain" / name
+        super().__init__(
+            root=str(root), spacing=[resolution_mm] * 3, shape=shape, cache_dir=cache_dir
+        )
+        self.generator_args = dict(
+            n_subjects=n_subjects, seed=seed, resolution_mm=resolution_mm, n_sites=n_sites
+        )
+
+    def load(self, progress: bool = True) -> Cohort:
+        """Generate the cohort if it is not on disk yet, then load it as NIfTI."""
+        from tlsweep.data.synthetic import generate_cohort
+
+        generate_cohort(self.root, progress=progress, **self.generator_args)
+        return super().load(progress=progress)

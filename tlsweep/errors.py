@@ -1,0 +1,80 @@
+"""User-facing errors: one line naming the key, the bad value and the valid options.
+
+Everything a user can get wrong (a config value, a data folder, a label column) is rejected where
+it enters with a :class:`ConfigError`. The CLI prints its message on one line and exits non-zero;
+Hydra's and OmegaConf's own composition errors are translated into the same form by
+:func:`explain`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A bad value in the configuration or the data it points to."""
+
+
+def suggest(value: object, options: Iterable[object]) -> str:
+    """Return ``"did you mean 'x'? "`` for the closest option, or an empty string."""
+    names = [str(o) for o in options]
+    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def bad_option(key: str, value: object, options: Iterable[object]) -> ConfigError:
+    """Build the error for ``key=value`` where ``value`` is not one of ``options``."""
+    options = sorted(str(o) for o in options)
+    return ConfigError(
+        f"{key}={value} is not a valid option; {suggest(value, options)}"
+        f"options: {', '.join(options)}"
+    )
+
+
+def check_choice(key: str, value: object, options: Iterable[object]) -> None:
+    """Raise :func:`bad_option` unless ``value`` is in ``options``."""
+    options = list(options)
+    if value not in options:
+        raise bad_option(key, value, options)
+
+
+def explain(exc: BaseException) -> str | None:
+    """Translate a known configuration exception into one line, or None for anything else."""
+    # Imported here: this module is on the CLI start-up path and must stay light.
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        group, _, value = exc.missing_cfg_file.rpartition("/")
+        if group and exc.options:
+            return str(bad_option(group, value, exc.options))
+        return f"config '{exc.missing_cfg_file}' not found"
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse override '{exc.override}': {exc.message.splitlines()[0]}"
+    cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
+    if isinstance(cause, ConfigKeyError):
+        return _explain_key(cause)
+    if isinstance(cause, ValidationError):
+        return f"{cause.full_key}={cause.value!r}: {cause.msg.splitlines()[0]}"
+    if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
+        return " ".join(str(exc).split())
+    return None
+
+
+def _explain_key(exc: BaseException) -> str:
+    """One line for an unknown config key, with the keys that do exist at that level."""
+    full_key = getattr(exc, "full_key", None) or getattr(exc, "key", "?")
+    key = str(getattr(exc, "key", full_key))
+    parent = getattr(exc, "parent_node", None)
+    options: list[str] = []
+    if parent is not None and hasattr(parent, "keys"):
+        options = sorted(str(k) for k in parent.keys())
+    hint = f"{suggest(key, options)}keys here: {', '.join(options)}" if options else ""
+    return f"{full_key}: no such config key; {hint}".rstrip("; ")

@@ -1,0 +1,1 @@
+"""Transfer-learning methods: one file per method, losses as pure functions."""

@@ -1,0 +1,52 @@
+"""``method=pretrain_freeze``: supervised pretraining on the source task, freeze, fine-tune.
+
+The encoder is first trained with a fresh head on the source set (e.g. sex classification),
+selected on the held-back part of the source set; ``run`` then freezes its lowest
+``freeze_stages`` stages and fine-tunes the rest with a new head on the target task.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tlsweep.methods.base import Context, Method
+from tlsweep.models.base import Head, Network
+from tlsweep.train.supervised import default_objective, fit_subsets
+
+
+class PretrainFreeze(Method):
+    """Supervised pretraining on the source task, then freeze and fine-tune.
+
+    Args:
+        freeze_stages: lowest encoder stages frozen during fine-tuning (0 = fine-tune all).
+
+    The pretraining schedule (epochs, lr, …) is the run's ``pretrain`` config.
+    """
+
+    def __init__(self, freeze_stages: int = 2) -> None:
+        super().__init__(freeze_stages=freeze_stages)
+
+    def pretrain(self, ctx: Context) -> dict[str, torch.Tensor]:
+        """Train a fresh encoder on the source task; return its weights."""
+        settings = ctx.pretrain_settings
+        task = ctx.source_task
+        train, val = ctx.subset("source", task), ctx.subset("source_val", task)
+        encoder = ctx.make_encoder()
+        model = Network(encoder, Head(encoder.out_features, task.out_features)).to(ctx.device)
+        metric, direction = default_objective(task)
+        fit_subsets(
+            model,
+            self.loss,
+            train,
+            val,
+            task,
+            settings=settings,
+            device=ctx.device,
+            seed=ctx.seed,
+            objective=f"source_val/{metric}",
+            direction=direction,
+            val_split="source_val",
+            desc="pretrain",
+            on_epoch=lambda epoch, m: ctx.tracker.log_metrics(m, step=epoch),
+        )
+        return {k: v.detach().cpu() for k, v in encoder.state_dict().items()}

@@ -1,0 +1,12 @@
+"""``method=scratch``: the baseline. Random initialisation, target task only."""
+
+from __future__ import annotations
+
+from tlsweep.methods.base import Method
+
+
+class Scratch(Method):
+    """Train encoder and head from random weights on the labelled target set only."""
+
+    def __init__(self) -> None:
+        super().__init__(freeze_stages=0)

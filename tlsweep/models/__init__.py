@@ -1,0 +1,1 @@
+"""Encoders (MONAI wrappers, SFCN, tiny3d) and heads."""

@@ -1,0 +1,205 @@
+"""One trial: data → encoder → method → training → metrics in MLflow. ``run(cfg) -> float``.
+
+Callable from tests and notebooks without the CLI. The returned objective is a *validation*
+metric (``val/…``): test metrics are computed and logged once, at the end, and never returned,
+so no sweeper can tune on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from tlsweep.data.splits import make_splits
+from tlsweep.data.tasks import Task
+from tlsweep.errors import ConfigError, bad_option
+from tlsweep.methods.base import Context, Method
+from tlsweep.models.base import Encoder, Head, Network
+from tlsweep.train.data import Subset
+from tlsweep.train.evaluate import evaluate
+from tlsweep.train.metrics import metric_names
+from tlsweep.train.supervised import fit_subsets
+
+log = logging.getLogger(__name__)
+CHOICE_GROUPS = ("method", "dataset", "encoder", "sample_size")
+
+
+def run(cfg: DictConfig) -> float:
+    """Run one configured experiment and return its validation objective.
+
+    Raises:
+        ConfigError: for any bad value in ``cfg`` or in the data it points to.
+    """
+    _check_run_config(cfg)
+    device = _device(cfg.train.device)
+    _seed_everything(cfg.seed, cfg.train)
+    cohort = instantiate(cfg.dataset).load(progress=cfg.train.progress)
+    source = Task("source_task", **cfg.source_task)
+    target = Task("target_task", **cfg.target_task)
+    for task in (source, target):
+        task.check(cohort.table)
+    _check_objective(cfg, target)
+    splits = make_splits(
+        cohort.table,
+        target=target,
+        source=source,
+        cfg=cfg.split,
+        n_train=cfg.sample_size.n_train,
+        n_val=cfg.sample_size.n_val,
+    )
+    target.fit_scaler(cohort.table.loc[splits["train"], target.column])
+    source.fit_scaler(cohort.table.loc[splits["source"], source.column])
+    method = build_method(cfg.method)
+    encoder = instantiate(cfg.encoder)
+    encoder.freeze(method.freeze_stages)  # validates freeze_stages before any training
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from tlsweep.tracking.run_tracking import open_tracker, reporter_callback
+
+    with open_tracker(cfg, run_choices(cfg)) as tracker:
+        tracker.log_artifact(_write(out / "splits.csv", splits.to_frame()))
+        ctx = Context(
+            cohort=cohort,
+            splits=splits,
+            source_task=source,
+            target_task=target,
+            make_encoder=lambda: instantiate(cfg.encoder),
+            encoder_cfg=cfg.encoder,
+            train=cfg.train,
+            pretrain=cfg.pretrain,
+            device=device,
+            seed=cfg.seed,
+            tracker=tracker,
+            cache_dir=Path(cfg.cache_dir).expanduser(),
+            dataset_cfg=cfg.dataset,
+            split_cfg=cfg.split,
+        )
+        model = _prepare_model(method, ctx, encoder)
+        train, val = ctx.subset("train", target), ctx.subset("val", target)
+        result = fit_subsets(
+            model,
+            method.loss,
+            train,
+            val,
+            target,
+            settings=cfg.train,
+            device=device,
+            seed=cfg.seed,
+            objective=cfg.objective,
+            direction=cfg.direction,
+            unlabelled=method.unlabelled(ctx) if method.uses_unlabelled else None,
+            on_epoch=reporter_callback(cfg, tracker),
+            checkpoint=out / "last.pt" if cfg.train.checkpoint_every_epoch else None,
+        )
+        _final_evaluation(cfg, model, ctx, tracker, out, result.best_epoch)
+    (out / "last.pt").unlink(missing_ok=True)  # finished: nothing left to resume
+    return result.best_value
+
+
+def build_method(node: DictConfig) -> Method:
+    """Instantiate the method from its group yaml (its ``search_space`` is for the sweeper)."""
+    kwargs = OmegaConf.to_container(node, resolve=True)
+    kwargs.pop("search_space", None)
+    return instantiate(kwargs, _convert_="all")
+
+
+def run_choices(cfg: DictConfig) -> dict[str, str]:
+    """The chosen option of each component group, e.g. ``{"method": "scratch", …}``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+    else:
+        choices = OmegaConf.select(cfg, "hydra.runtime.choices", default={}) or {}
+    names = {g: str(choices.get(g) or "") for g in CHOICE_GROUPS}
+    names["sample_size"] = names["sample_size"] or str(cfg.sample_size.name)
+    for group in ("method", "encoder", "dataset"):
+        names[group] = names[group] or cfg[group]["_target_"].rsplit(".", 1)[-1].lower()
+    return names
+
+
+def _prepare_model(method: Method, ctx: Context, encoder: Encoder) -> Network:
+    state = method.pretrain(ctx)
+    if state is not None:
+        fresh = ctx.make_encoder()
+        fresh.load_state_dict(state)
+        fresh.freeze(method.freeze_stages)
+        encoder = fresh
+    head = Head(encoder.out_features, ctx.target_task.out_features)
+    return Network(encoder, head).to(ctx.device)
+
+
+def _final_evaluation(
+    cfg: DictConfig, model: Network, ctx: Context, tracker: Any, out: Path, best_epoch: int
+) -> None:
+    """Score the restored best epoch once on val and test; log metrics and predictions."""
+    metrics, frames = {"best_epoch": float(best_epoch)}, []
+    for split in ("val", "test"):
+        values, frame = evaluate(
+            model, ctx.subset(split, ctx.target_task), ctx.target_task, split, ctx.device
+        )
+        metrics.update(values)
+        frames.append(frame)
+    tracker.log_metrics({f"final/{k}" if k == "best_epoch" else k: v for k, v in metrics.items()})
+    import pandas as pd
+
+    tracker.log_artifact(_write(out / "predictions.csv", pd.concat(frames)))
+    if cfg.tracking.log_checkpoint:
+        torch.save(model.state_dict(), out / "model.pt")
+        tracker.log_artifact(out / "model.pt")
+    log.info("final: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+
+
+def _write(path: Path, frame: Any) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _check_run_config(cfg: DictConfig) -> None:
+    if cfg.direction not in ("minimize", "maximize"):
+        raise bad_option("direction", cfg.direction, ("minimize", "maximize"))
+    if not str(cfg.objective).startswith("val/"):
+        raise ConfigError(
+            f"objective={cfg.objective}: must be a validation metric (val/...); test metrics "
+            "are held out from anything that tunes or selects"
+        )
+
+
+def _check_objective(cfg: DictConfig, target: Task) -> None:
+    options = [f"val/{name}" for name in metric_names(target.is_classification)]
+    if cfg.objective not in options:
+        raise bad_option("objective", cfg.objective, options)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def _seed_everything(seed: int, train: Any) -> None:
+    import numpy as np
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    if train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def objective_is_finite(value: float) -> bool:
+    """True for a usable objective (the sweeper treats NaN/inf as a failed trial)."""
+    return math.isfinite(value)

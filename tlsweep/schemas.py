@@ -1,0 +1,132 @@
+"""Structured-config schemas for the run-level keys, registered in Hydra's ConfigStore.
+
+The component groups (``dataset``, ``encoder``, ``method``) are free-form yaml chosen by
+``_target_``; everything else is typed here so that a mistyped key or a wrong type fails when the
+config is composed, before any data is read. Defaults live here or in yaml, never in code that
+reads the config: ``.hydra/config.yaml`` is the whole truth about a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+HYDRA_VERSION_BASE = "1.3"
+TASK_TYPES = ("classification", "regression")
+
+
+@dataclass
+class TaskConfig:
+    """A prediction task: which participants-table column, and what kind of target it is."""
+
+    column: str = MISSING
+    type: str = MISSING  # classification | regression
+    loss: str = "auto"  # auto (cross-entropy / mse) | mse | l1 | huber
+
+
+@dataclass
+class SplitConfig:
+    """How subjects are assigned to roles; deterministic from ``seed``."""
+
+    seed: int = 0
+    test_fraction: float = 0.2  # held out; never seen by training or model selection
+    source_fraction: float = 0.4  # source set for pretraining / unlabelled images
+    source_val_fraction: float = 0.15  # of the source set, for pretraining early stopping
+    val_pool: int = 100  # target-pool subjects reserved for validation (val = first n_val)
+    strata_bins: int = 4  # quantile bins used to stratify a regression target
+
+
+@dataclass
+class SampleSizeConfig:
+    """Number of labelled target subjects for training and validation."""
+
+    name: str = MISSING
+    n_train: int = MISSING
+    n_val: int = MISSING
+
+
+@dataclass
+class TrainConfig:
+    """The one training loop's settings (target training; pretraining has its own in method)."""
+
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"  # cosine | constant
+    warmup_epochs: int = 0
+    patience: int = 10  # early stopping on the validation objective; 0 disables
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    deterministic: bool = True
+    progress: bool = True
+    checkpoint_every_epoch: bool = True  # last.pt for resume after preemption
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+
+
+@dataclass
+class PretrainConfig:
+    """Schedule of a method's pretraining phase; keys not set here come from ``train``."""
+
+    epochs: int = 15
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 5
+
+
+@dataclass
+class TrackingConfig:
+    """Where MLflow runs go. The default is an embedded sqlite file in the working directory."""
+
+    enabled: bool = True
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "tlsweep"
+    run_name: str | None = None  # default: <method>-<encoder>-<sample_size>-s<seed>
+    log_checkpoint: bool = True
+
+
+@dataclass
+class TrialConfig:
+    """Filled in by the tlsweep sweeper so a trial can report to its Optuna study and be pruned."""
+
+    number: int | None = None
+    study_name: str | None = None
+    storage: str | None = None
+
+
+@dataclass
+class RunConfig:
+    """The run-level schema; ``config.yaml`` composes the component groups onto it."""
+
+    dataset: Any = MISSING
+    encoder: Any = MISSING
+    method: Any = MISSING
+    sample_size: SampleSizeConfig = field(default_factory=SampleSizeConfig)
+    source_task: TaskConfig = field(
+        default_factory=lambda: TaskConfig(column="sex", type="classification")
+    )
+    target_task: TaskConfig = field(
+        default_factory=lambda: TaskConfig(column="age", type="regression")
+    )
+    split: SplitConfig = field(default_factory=SplitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
+    objective: str = "val/mae"
+    direction: str = "minimize"  # minimize | maximize
+    seed: int = 0
+    cache_dir: str = "${oc.env:TLSWEEP_CACHE,${oc.env:HOME,.}/.cache/tlsweep}"
+    output_dir: str = "${hydra:runtime.output_dir}"
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore (idempotent)."""
+    ConfigStore.instance().store(name="tlsweep_schema", node=RunConfig)
+
+
+register_configs()

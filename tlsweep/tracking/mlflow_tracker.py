@@ -1,0 +1,140 @@
+"""One MLflow run per tlsweep run, written through ``MlflowClient`` with an explicit run id.
+
+The client API (rather than MLflow's fluent, process-global "active run") lets a run open a
+second run for a shared pretraining phase, or attach itself to a study's parent run, without
+global state. ``tracking.enabled=false`` gives a :class:`NullTracker` with the same methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+MAX_PARAM_LENGTH = 500
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "", skip: tuple[str, ...] = ()) -> dict:
+    """Nested mapping → ``{"a.b.c": value}``, leaving out keys named in ``skip``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if key in skip:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}.", skip))
+        else:
+            flat[name] = value
+    return flat
+
+
+class NullTracker:
+    """Tracking switched off: every call does nothing."""
+
+    run_id: str | None = None
+
+    def __enter__(self) -> NullTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None: ...
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
+
+
+class Tracker(NullTracker):
+    """An MLflow run, opened on ``__enter__`` and ended on ``__exit__``.
+
+    Args:
+        uri: tracking URI (``sqlite:///mlflow.db`` or ``http://host:port``).
+        experiment: experiment name, created if missing.
+        run_name: the run's display name.
+        tags: initial tags (``mlflow.parentRunId`` makes it a child run).
+    """
+
+    def __init__(self, uri: str, experiment: str, run_name: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        self.experiment_id = experiment_id(self.client, experiment)
+        self.run_name = run_name
+        self.tags = {k: str(v) for k, v in tags.items()}
+        self.run_id = None
+
+    def __enter__(self) -> Tracker:
+        run = self.client.create_run(self.experiment_id, run_name=self.run_name, tags=self.tags)
+        self.run_id = run.info.run_id
+        log.info("MLflow run %s (%s)", self.run_name, self.run_id)
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        pruned = exc_type is not None and exc_type.__name__ == "TrialPruned"
+        status = "FINISHED" if exc_type is None else ("KILLED" if pruned else "FAILED")
+        self.client.set_terminated(self.run_id, status=status)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        for start in range(0, len(items), 100):  # MLflow's batch limit
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step or 0)
+            for k, v in metrics.items()
+            if not math.isnan(float(v))
+        ]
+        self.client.log_batch(self.run_id, metrics=items)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path=folder)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The id of experiment ``name``, creating it (race-safe) if needed."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:  # noqa: BLE001 - another process created it first
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def study_parent_run(uri: str, experiment: str, study_name: str, lock_dir: Path) -> str:
+    """The run id of the study's parent run, created once however many trials ask at once."""
+    from filelock import FileLock
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = experiment_id(client, experiment)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_dir / ".mlflow_parent.lock")):
+        query = f"tags.`tlsweep.study` = '{study_name}' and tags.`tlsweep.role` = 'study'"
+        runs = client.search_runs([exp], filter_string=query, max_results=1)
+        if runs:
+            return runs[0].info.run_id
+        run = client.create_run(
+            exp,
+            run_name=f"study-{study_name}",
+            tags={"tlsweep.study": study_name, "tlsweep.role": "study"},
+        )
+        return run.info.run_id

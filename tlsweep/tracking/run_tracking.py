@@ -1,0 +1,77 @@
+"""What a run logs to MLflow: its name, tags, flattened config, and the per-epoch hook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tlsweep.tracking.mlflow_tracker import NullTracker, Tracker, flatten, study_parent_run
+
+
+def run_name(cfg: DictConfig, choices: dict[str, str]) -> str:
+    """``tracking.run_name`` or e.g. ``pretrain_freeze-sfcn-n50-s0``."""
+    if cfg.tracking.run_name:
+        return str(cfg.tracking.run_name)
+    name = f"{choices['method']}-{choices['encoder']}-{choices['sample_size']}-s{cfg.seed}"
+    if cfg.trial.number is not None:
+        name += f"-t{cfg.trial.number}"
+    return name
+
+
+def open_tracker(cfg: DictConfig, choices: dict[str, str]) -> NullTracker:
+    """A tracker for this run (a :class:`NullTracker` when tracking is off), not yet entered.
+
+    The run is tagged with its component choices and seed, and becomes a child of the study's
+    parent run when the sweeper passed a study name.
+    """
+    if not cfg.tracking.enabled:
+        return NullTracker()
+    tags: dict[str, Any] = {**choices, "seed": cfg.seed}
+    if cfg.trial.study_name:
+        tags["tlsweep.study"] = cfg.trial.study_name
+        tags["tlsweep.trial"] = cfg.trial.number
+        tags["mlflow.parentRunId"] = study_parent_run(
+            cfg.tracking.uri,
+            cfg.tracking.experiment,
+            cfg.trial.study_name,
+            Path(cfg.output_dir).parent,
+        )
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, run_name(cfg, choices), tags)
+    return _LoggingStart(tracker, cfg)
+
+
+class _LoggingStart:
+    """Enter the tracker and log the config once the run exists."""
+
+    def __init__(self, tracker: Tracker, cfg: DictConfig) -> None:
+        self.tracker, self.cfg = tracker, cfg
+
+    def __enter__(self) -> Tracker:
+        tracker = self.tracker.__enter__()
+        container = OmegaConf.to_container(self.cfg, resolve=True)
+        tracker.log_params(flatten(container, skip=("hydra", "search_space")))
+        path = Path(self.cfg.output_dir) / "config.yaml"
+        path.write_text(OmegaConf.to_yaml(container))
+        tracker.log_artifact(path)
+        return tracker
+
+    def __exit__(self, *exc: Any) -> None:
+        self.tracker.__exit__(*exc)
+
+
+def reporter_callback(cfg: DictConfig, tracker: NullTracker):  # noqa: ANN201
+    """Per-epoch hook: log the epoch's metrics, and report the objective to the HPO study."""
+    reporter = None
+    if cfg.trial.number is not None:
+        from tlsweep.hpo.pruning import TrialReporter
+
+        reporter = TrialReporter.from_config(cfg.trial)
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        tracker.log_metrics(metrics, step=epoch)
+        if reporter is not None:
+            reporter.report(epoch, metrics[cfg.objective])
+
+    return on_epoch
