@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,9 +55,11 @@ def make_cfg(cache_dir: Path, tmp_path: Path):  # noqa: ANN201
                     "train.progress=false",
                     *overrides,
                 ],
+                return_hydra_config=True,
             )
+        HydraConfig.instance().set_config(cfg)  # as in a real run: runtime.choices, output_dir
         with open_dict(cfg):
-            pass
+            del cfg["hydra"]
         return cfg
 
     return _make
@@ -68,3 +71,71 @@ def cli_env(cache_dir: Path) -> dict[str, str]:
     env.pop("HYDRA_FULL_ERROR", None)
     env.pop("TLSWEEP_CONF", None)
     return env
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A real MLflow tracking server on 127.0.0.1 (sqlite backend, proxied artifacts).
+
+    Started once per session and stopped by PID; ``MLFLOW_TEST_SERVER`` reuses a running one.
+    """
+    import shutil
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    if os.environ.get("MLFLOW_TEST_SERVER"):
+        yield os.environ["MLFLOW_TEST_SERVER"]
+        return
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    mlflow = shutil.which("mlflow") or str(Path(os.sys.executable).parent / "mlflow")
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            mlflow,
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError((root / "server.log").read_text()) from None
+            time.sleep(0.5)
+    else:
+        os.killpg(proc.pid, signal.SIGTERM)
+        raise RuntimeError(
+            "MLflow server did not become ready:\n" + (root / "server.log").read_text()
+        )
+    yield uri
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)

@@ -8,12 +8,13 @@ the value and the options, with exit status 2, instead of Hydra's multi-line rep
 from __future__ import annotations
 
 import os
-import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from tlsweep.errors import explain
+from tlsweep.errors import explain, fail
 from tlsweep.schemas import HYDRA_VERSION_BASE
 
 
@@ -21,7 +22,13 @@ from tlsweep.schemas import HYDRA_VERSION_BASE
 def _app(cfg: DictConfig) -> float:
     from tlsweep.run import run
 
-    return run(cfg)
+    try:
+        return run(cfg)
+    except Exception as exc:
+        message = explain(exc)
+        if message is None or HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # a sweeper records the trial as failed, with the error in its log
+        fail(message)  # a single run: one line, before Hydra adds its own
 
 
 def main() -> None:
@@ -35,8 +42,7 @@ def main() -> None:
         message = explain(exc)
         if message is None:
             raise
-        print(f"tlsweep: error: {message}", file=sys.stderr)
-        sys.exit(2)
+        fail(message)
 
 
 if __name__ == "__main__":

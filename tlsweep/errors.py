@@ -32,6 +32,15 @@ def bad_option(key: str, value: object, options: Iterable[object]) -> ConfigErro
     )
 
 
+def bad_column(key: str, value: str, columns: Iterable[object], where: str) -> ConfigError:
+    """Build the error for a column name that ``where`` (a table) does not have."""
+    columns = [str(c) for c in columns]
+    return ConfigError(
+        f"{key}={value}: no such column in {where}; {suggest(value, columns)}"
+        f"columns: {', '.join(columns)}"
+    )
+
+
 def check_choice(key: str, value: object, options: Iterable[object]) -> None:
     """Raise :func:`bad_option` unless ``value`` is in ``options``."""
     options = list(options)
@@ -44,10 +53,16 @@ def explain(exc: BaseException) -> str | None:
     # Imported here: this module is on the CLI start-up path and must stay light.
     from hydra.errors import (
         ConfigCompositionException,
+        InstantiationException,
         MissingConfigException,
         OverrideParseException,
     )
-    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+    from omegaconf.errors import (
+        ConfigAttributeError,
+        ConfigKeyError,
+        OmegaConfBaseException,
+        ValidationError,
+    )
 
     if isinstance(exc, ConfigError):
         return str(exc)
@@ -59,8 +74,10 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, OverrideParseException):
         return f"cannot parse override '{exc.override}': {exc.message.splitlines()[0]}"
     cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
-    if isinstance(cause, ConfigKeyError):
+    if isinstance(cause, ConfigKeyError | ConfigAttributeError):
         return _explain_key(cause)
+    if isinstance(exc, InstantiationException):
+        return _explain_instantiation(exc)
     if isinstance(cause, ValidationError):
         return f"{cause.full_key}={cause.value!r}: {cause.msg.splitlines()[0]}"
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
@@ -75,6 +92,29 @@ def _explain_key(exc: BaseException) -> str:
     parent = getattr(exc, "parent_node", None)
     options: list[str] = []
     if parent is not None and hasattr(parent, "keys"):
-        options = sorted(str(k) for k in parent.keys())
+        options = sorted(str(k) for k in parent.keys())  # noqa: SIM118 - a DictConfig
     hint = f"{suggest(key, options)}keys here: {', '.join(options)}" if options else ""
     return f"{full_key}: no such config key; {hint}".rstrip("; ")
+
+
+def _explain_instantiation(exc: BaseException) -> str:
+    """One line for a component whose yaml does not fit its ``_target_``'s arguments."""
+    import re
+
+    text = str(exc)
+    key = re.search(r"full_key: (\S+)", text)
+    target = re.search(r"target '([^']+)'", text)
+    where = key.group(1) if key else "config"
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", text)
+    if unexpected and target:
+        return f"{where}.{unexpected.group(1)}: not a parameter of {target.group(1)}"
+    cause = exc.__cause__
+    return f"{where}: cannot build {target.group(1) if target else 'it'}: {cause or text}"
+
+
+def fail(message: str, status: int = 2) -> None:
+    """Print ``tlsweep: error: <message>`` on stderr and exit with ``status``."""
+    import sys
+
+    print(f"tlsweep: error: {message}", file=sys.stderr)
+    sys.exit(status)

@@ -22,7 +22,6 @@ from tlsweep.data.tasks import Task
 from tlsweep.errors import ConfigError, bad_option
 from tlsweep.methods.base import Context, Method
 from tlsweep.models.base import Encoder, Head, Network
-from tlsweep.train.data import Subset
 from tlsweep.train.evaluate import evaluate
 from tlsweep.train.metrics import metric_names
 from tlsweep.train.supervised import fit_subsets
@@ -120,7 +119,7 @@ def run_choices(cfg: DictConfig) -> dict[str, str]:
     else:
         choices = OmegaConf.select(cfg, "hydra.runtime.choices", default={}) or {}
     names = {g: str(choices.get(g) or "") for g in CHOICE_GROUPS}
-    names["sample_size"] = names["sample_size"] or str(cfg.sample_size.name)
+    names["sample_size"] = str(cfg.sample_size.name)  # debug=smoke renames it
     for group in ("method", "encoder", "dataset"):
         names[group] = names[group] or cfg[group]["_target_"].rsplit(".", 1)[-1].lower()
     return names

@@ -76,6 +76,8 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     patience: int = 5
+    cache: bool = True  # reuse a pretrained encoder with the same key (tlsweep.methods.cache)
+    cache_dir: str = "${cache_dir}/pretrained"  # on a cluster: a shared file system
 
 
 @dataclass

@@ -28,8 +28,11 @@ class TlsweepSearchPathPlugin(SearchPathPlugin):
     """Append the user's config folder when the app is tlsweep."""
 
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        is_tlsweep = any("tlsweep" in str(e.path) and e.path.rstrip("/").endswith("conf")
-                         for e in search_path.get_path() if e.provider == "main")
+        is_tlsweep = any(
+            "tlsweep" in str(e.path) and e.path.rstrip("/").endswith("conf")
+            for e in search_path.get_path()
+            if e.provider == "main"
+        )
         folder = user_conf_dir()
         if is_tlsweep and folder is not None:
             search_path.append(provider="tlsweep-user", path=f"file://{folder}")

@@ -23,7 +23,7 @@ import pandas as pd
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from tlsweep.errors import ConfigError, suggest
+from tlsweep.errors import ConfigError, bad_column
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = "1"
@@ -146,10 +146,7 @@ def read_participants(path: Path, id_column: str) -> pd.DataFrame:
     sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
     table = pd.read_csv(path, sep=sep)
     if id_column not in table.columns:
-        raise ConfigError(
-            f"dataset.id_column={id_column}: no such column in {path.name}; "
-            f"{suggest(id_column, table.columns)}columns: {', '.join(map(str, table.columns))}"
-        )
+        raise bad_column("dataset.id_column", id_column, table.columns, path.name)
     table[id_column] = table[id_column].astype(str)
     return table.set_index(id_column)
 

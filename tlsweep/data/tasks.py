@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tlsweep.errors import ConfigError, bad_option, suggest
+from tlsweep.errors import ConfigError, bad_column, bad_option
 from tlsweep.schemas import TASK_TYPES
 
 
@@ -53,9 +53,8 @@ class Task:
         if self.type not in TASK_TYPES:
             raise bad_option(f"{self.key}.type", self.type, TASK_TYPES)
         if self.column not in table.columns:
-            raise ConfigError(
-                f"{self.key}.column={self.column}: no such column in the participants table; "
-                f"{suggest(self.column, table.columns)}columns: {', '.join(map(str, table.columns))}"
+            raise bad_column(
+                f"{self.key}.column", self.column, table.columns, "the participants table"
             )
         values = table[self.column].dropna()
         if self.is_classification:

@@ -1,9 +1,9 @@
 """``encoder=sfcn``: the Simple Fully Convolutional Network for brain age (Peng et al. 2021).
 
 Five blocks of 3x3x3 conv, batch norm, max-pool, ReLU with 32-64-128-256-256 channels, then a
-1x1x1 conv to 64 channels (about 3 M parameters). Pooling rounds up (``ceil_mode``), so
-small test volumes pass through all five blocks; at Peng's 160x192x160 nothing changes. Not in MONAI, so written here with MONAI's
-layer factories to stay generic over ``spatial_dims``.
+1x1x1 conv to 64 channels (about 3 M parameters). Not in MONAI, so written here with MONAI's
+layer factories to stay generic over ``spatial_dims``. Pooling rounds up (``ceil_mode``), so
+small test volumes pass through all five blocks; at Peng's 160x192x160 nothing changes.
 """
 
 from __future__ import annotations

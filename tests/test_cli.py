@@ -1,0 +1,69 @@
+"""The real ``tlsweep`` command: smoke run, multirun, user presets, light start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import cli_env
+
+HEAVY = ("torch", "monai", "mlflow", "optuna", "sklearn", "pandas")
+
+
+def tlsweep(*args: str, cwd: Path, cache_dir: Path, env: dict | None = None):  # noqa: ANN201
+    return subprocess.run(
+        [sys.executable, "-m", "tlsweep.cli", *args],
+        cwd=cwd,
+        env={**cli_env(cache_dir), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    code = (
+        "import sys\nsys.argv = ['tlsweep', '--help']\nfrom tlsweep.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert "method: " in result.stdout and "pretrain_freeze" in result.stdout
+    assert "HEAVY []" in result.stdout, result.stdout[-300:]
+
+
+def test_smoke_run_logs_val_and_test_metrics(tmp_path: Path, cache_dir: Path) -> None:
+    result = tlsweep("debug=smoke", cwd=tmp_path, cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
+    assert {"val/mae", "test/mae", "val/r2", "test/pearson_r"} <= set(run.data.metrics)
+    assert list(tmp_path.glob("outputs/*/*/.hydra/config.yaml"))
+
+
+def test_multirun_over_methods_and_a_user_preset(tmp_path: Path, cache_dir: Path) -> None:
+    presets = tmp_path / "my_conf" / "experiment"
+    presets.mkdir(parents=True)
+    (presets / "quick.yaml").write_text("# @package _global_\ntrain:\n  epochs: 1\nseed: 7\n")
+    result = tlsweep(
+        "-m",
+        "debug=smoke",
+        "method=scratch,pretrain_freeze",
+        "+experiment=quick",
+        cwd=tmp_path,
+        cache_dir=cache_dir,
+        env={"TLSWEEP_CONF": str(tmp_path / "my_conf")},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == [
+        "pretrain_freeze-tiny3d-smoke-s7",
+        "scratch-tiny3d-smoke-s7",
+    ]
+    assert all(r.data.params["train.epochs"] == "1" for r in runs)

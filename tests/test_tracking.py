@@ -1,0 +1,74 @@
+"""MLflow against a real tracking server: the run, its metric history and artifacts read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tlsweep.run import run
+
+
+@pytest.fixture
+def logged_run(make_cfg, mlflow_server: str):  # noqa: ANN201
+    cfg = make_cfg(
+        "method=pretrain_freeze",
+        "debug=smoke",
+        "train.epochs=3",
+        f"tracking.uri={mlflow_server}",
+        "tracking.experiment=test-tracking",
+        "tracking.log_checkpoint=true",
+        "seed=3",
+        tracking=True,
+    )
+    value = run(cfg)
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("test-tracking")
+    runs = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return value, runs[0], client
+
+
+def test_run_name_tags_and_params(logged_run) -> None:  # noqa: ANN001
+    _, mlrun, _ = logged_run
+    assert mlrun.info.run_name == "pretrain_freeze-tiny3d-smoke-s3"
+    assert mlrun.info.status == "FINISHED"
+    tags = mlrun.data.tags
+    assert (tags["method"], tags["encoder"], tags["dataset"], tags["seed"]) == (
+        "pretrain_freeze",
+        "tiny3d",
+        "synthetic_brain",
+        "3",
+    )
+    params = mlrun.data.params
+    assert params["train.epochs"] == "3" and params["method.freeze_stages"] == "2"
+    assert not any(k.startswith(("hydra.", "method.search_space")) for k in params)
+
+
+def test_metric_history_and_final_metrics(logged_run) -> None:  # noqa: ANN001
+    value, mlrun, client = logged_run
+    history = client.get_metric_history(mlrun.info.run_id, "val/mae")
+    assert [m.step for m in history][:3] == [0, 1, 2]
+    assert len(client.get_metric_history(mlrun.info.run_id, "train/loss")) >= 3
+    metrics = mlrun.data.metrics
+    for name in (
+        "val/mae",
+        "val/rmse",
+        "val/r2",
+        "val/pearson_r",
+        "test/mae",
+        "test/rmse",
+        "test/r2",
+    ):
+        assert name in metrics, name
+    assert metrics["val/mae"] == pytest.approx(value)
+
+
+def test_artifacts_are_stored_on_the_server(logged_run, tmp_path: Path) -> None:  # noqa: ANN001
+    _, mlrun, client = logged_run
+    names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
+    assert {"config.yaml", "splits.csv", "predictions.csv", "model.pt"} <= names
+    local = client.download_artifacts(mlrun.info.run_id, "predictions.csv", str(tmp_path))
+    assert Path(local).read_text().startswith("participant_id,split,y_true,y_pred")
