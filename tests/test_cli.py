@@ -67,3 +67,42 @@ def test_multirun_over_methods_and_a_user_preset(tmp_path: Path, cache_dir: Path
         "scratch-tiny3d-smoke-s7",
     ]
     assert all(r.data.params["train.epochs"] == "1" for r in runs)
+
+
+def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    import optuna
+    import yaml
+
+    result = tlsweep(
+        "-m",
+        "hpo=random",
+        "debug=smoke",
+        "method=scratch",
+        "train.epochs=3",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/sweeper/pruner=median",
+        cwd=tmp_path,
+        cache_dir=cache_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "multirun" / "hpo").iterdir()
+    assert sweep.name == "scratch-tiny3d-synthetic_brain-smoke-s0-random"
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == {"train.lr", "train.weight_decay", "train.batch_size"}
+    assert (sweep / "trials.csv").read_text().count("\n") == 4
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna_journal.log"))
+    )
+    (study,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=study.study_name, storage=storage).trials
+    assert len(trials) == 3 and all(len(t.intermediate_values) >= 1 for t in trials)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("tlsweep.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 3
+    best = min(children, key=lambda r: r.data.metrics["val/mae"])
+    assert best.data.metrics["val/mae"] == results["best_value"]

@@ -32,6 +32,7 @@ def tlsweep(*args: str, cache_dir: Path, cwd: Path) -> subprocess.CompletedProce
         (["train.lrr=0.1"], r"train.lrr: no such config key; did you mean 'lr'\?"),
         (["train.epochs=ten"], r"train.epochs='ten': .*could not be converted to Integer"),
         (["dataset=nifti", "dataset.root=/no/such/dir"], r"dataset.root=/no/such/dir: no such"),
+        (["+experiment=nope"], r"experiment=nope: no config group or key of that name"),
     ],
 )
 def test_cli_reports_one_line_and_exits_2(

@@ -25,10 +25,9 @@ def logged_run(make_cfg, mlflow_server: str):  # noqa: ANN201
     value = run(cfg)
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("test-tracking")
-    runs = client.search_runs(
-        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
-    )
-    return value, runs[0], client
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    trial_runs = [r for r in runs if "tlsweep.role" not in r.data.tags]  # not the pretraining
+    return value, trial_runs[0], client
 
 
 def test_run_name_tags_and_params(logged_run) -> None:  # noqa: ANN001

@@ -52,6 +52,7 @@ def explain(exc: BaseException) -> str | None:
     """Translate a known configuration exception into one line, or None for anything else."""
     # Imported here: this module is on the CLI start-up path and must stay light.
     from hydra.errors import (
+        CompactHydraException,
         ConfigCompositionException,
         InstantiationException,
         MissingConfigException,
@@ -65,6 +66,16 @@ def explain(exc: BaseException) -> str | None:
     )
 
     if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(
+        exc,
+        MissingConfigException
+        | ConfigCompositionException
+        | OverrideParseException
+        | InstantiationException,
+    ):
+        pass  # handled below
+    elif isinstance(exc, CompactHydraException):  # e.g. the sweeper's failure summary
         return str(exc)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, value = exc.missing_cfg_file.rpartition("/")

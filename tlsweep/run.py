@@ -163,6 +163,17 @@ def _write(path: Path, frame: Any) -> Path:
 
 
 def _check_run_config(cfg: DictConfig) -> None:
+    from dataclasses import fields
+
+    from tlsweep.schemas import RunConfig
+
+    known = {f.name for f in fields(RunConfig)}
+    for key in cfg:
+        if key not in known:  # `+experiment=x` adds a plain key when no such preset is found
+            raise ConfigError(
+                f"{key}={cfg[key]}: no config group or key of that name; user presets are read "
+                "from ./conf or $TLSWEEP_CONF (see conf/README.md)"
+            )
     if cfg.direction not in ("minimize", "maximize"):
         raise bad_option("direction", cfg.direction, ("minimize", "maximize"))
     if not str(cfg.objective).startswith("val/"):

@@ -1,0 +1,84 @@
+"""What a finished job means to Optuna: COMPLETE with values, PRUNED, or FAIL with a reason.
+
+A job's task function returns a float (a list or tuple of floats for several objectives);
+anything else, a NaN or an infinity is a FAIL. Hydra's ``run_job`` catches what the task raises
+and returns it in a FAILED ``JobReturn``: an ``optuna.TrialPruned`` there means the trial asked
+to be pruned. A job that died (the launcher raised instead of returning) is a FAIL too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from optuna import TrialPruned
+from optuna.trial import TrialState
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How to tell one trial.
+
+    Attributes:
+        state: COMPLETE, PRUNED or FAIL.
+        values: the objective values when COMPLETE.
+        error: one line saying why, when FAIL.
+        log: the job's log file, when the job got far enough to have one.
+    """
+
+    state: TrialState
+    values: list[float] | None = None
+    error: str | None = None
+    log: str | None = None
+
+
+def outcome(result: JobReturn | BaseException, n_objectives: int) -> Outcome:
+    """Interpret a job's result (see the module docstring)."""
+    if isinstance(result, BaseException):
+        # submitit names the job's own stderr file in its error
+        found = re.search(r"(/\S+_log\.err)", str(result))
+        error = f"job died: {_first_line(result)}"
+        return Outcome(TrialState.FAIL, error=error, log=found.group(1) if found else None)
+    log = _log_path(result)
+    if result.status == JobStatus.COMPLETED:
+        values = as_values(result._return_value, n_objectives)
+        if values is None:
+            want = "a finite float" if n_objectives == 1 else f"{n_objectives} finite floats"
+            error = f"returned {result._return_value!r}, not {want}"
+            return Outcome(TrialState.FAIL, error=error, log=log)
+        return Outcome(TrialState.COMPLETE, values=values, log=log)
+    if isinstance(result._return_value, TrialPruned):
+        return Outcome(TrialState.PRUNED, log=log)
+    return Outcome(TrialState.FAIL, error=_first_line(result._return_value), log=log)
+
+
+def as_values(value: Any, n_objectives: int) -> list[float] | None:
+    """The objective values of a return value, or None when it is not ``n`` finite floats."""
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    if hasattr(value, "__len__") and not isinstance(value, Sequence | str) and n_objectives > 1:
+        items = list(value)  # e.g. an omegaconf ListConfig or a numpy array
+    if len(items) != n_objectives or any(isinstance(v, str | bytes) for v in items):
+        return None
+    try:
+        floats = [float(v) for v in items]
+    except (TypeError, ValueError):
+        return None
+    return floats if all(math.isfinite(f) for f in floats) else None
+
+
+def _log_path(result: JobReturn) -> str | None:
+    try:
+        hydra = result.hydra_cfg.hydra  # type: ignore[union-attr]
+        return str(Path(hydra.runtime.output_dir) / f"{hydra.job.name}.log")
+    except Exception:  # a JobReturn from a launcher that fills in less
+        return None
+
+
+def _first_line(error: Any) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

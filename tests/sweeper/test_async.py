@@ -1,0 +1,66 @@
+"""Asynchronous refill and a real parallel launcher (submitit_local, ~8 s per test)."""
+
+from __future__ import annotations
+
+import pytest
+
+X0 = "x0=interval(-2,2)"
+
+
+def test_async_refills_a_slot_while_a_long_trial_runs(sweep) -> None:
+    s = sweep()
+    s.ok(
+        "hpo=random",
+        X0,
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.schedule=async",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=5",
+        "durations=[6]",
+        "sleep=0.1",
+    )
+    trials = s.study().trials
+    assert _states(s.study()) == ["COMPLETE"] * 5
+    long = trials[0]
+    inside = [
+        t
+        for t in trials[1:]
+        if long.datetime_start < t.datetime_start and t.datetime_complete < long.datetime_complete
+    ]
+    assert len(inside) >= 2  # batches would have held the second slot behind trial 0
+
+
+@pytest.mark.slow
+def test_submitit_local_batches_with_pruning(sweep) -> None:
+    s = sweep("fake_trainer.py")
+    s.ok(
+        "hpo=random",
+        "lr=tag(log,interval(1e-4,1))",
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.n_jobs=3",
+        "hydra.sweeper.n_trials=6",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "epoch_seconds=0.05",
+    )
+    trials = s.study().trials
+    assert len(trials) == 6
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
+    assert all(t.intermediate_values for t in trials)  # reported from the submitit jobs
+
+
+def test_async_with_basic_launcher_falls_back_to_batches(sweep) -> None:
+    s = sweep()
+    proc = s.ok(
+        "hpo=random",
+        X0,
+        "hydra.sweeper.schedule=async",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=3",
+    )
+    assert "so this sweep runs in batches" in proc.stdout + proc.stderr
+    assert _states(s.study()) == ["COMPLETE"] * 3
+
+
+def _states(study) -> list[str]:  # noqa: ANN001
+    return [t.state.name for t in study.trials]
