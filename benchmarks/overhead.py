@@ -3,8 +3,8 @@
 Both train the same encoder (same init), on the same cached volumes and split, with the same
 optimiser, schedule, batch size, epochs and per-epoch validation; the hand loop just has no
 early-stopping bookkeeping, checkpoints, metrics suite, progress bar or MLflow. Both score the
-test set once at the end. The MLflow database exists already (as after a project's first run). Runs alternate
-(A B A B …) so machine noise hits both; the median ratio is printed. Target: ≤ 1.05.
+test set once at the end. The MLflow database exists already (as after a project's first run).
+Runs alternate (A B A B …) so machine noise hits both; the median ratio is printed. Target ≤ 1.05.
 
     .venv/bin/python benchmarks/overhead.py [--encoder sfcn] [--epochs 4] [--repeats 3]
 """
@@ -33,10 +33,18 @@ from tlsweep.train.data import Subset
 
 def config(args: argparse.Namespace, workdir: Path):  # noqa: ANN201
     overrides = [
-        "method=scratch", f"encoder={args.encoder}", "sample_size=n100", "split.val_pool=25",
-        f"dataset.n_subjects={args.subjects}", f"train.epochs={args.epochs}",
-        "train.patience=0", "train.device=cpu", "train.progress=false", f"cache_dir={args.cache}",
-        f"output_dir={workdir / 'run'}", f"tracking.uri=sqlite:///{workdir.parent / 'mlflow.db'}",
+        "method=scratch",
+        f"encoder={args.encoder}",
+        "sample_size=n100",
+        "split.val_pool=25",
+        f"dataset.n_subjects={args.subjects}",
+        f"train.epochs={args.epochs}",
+        "train.patience=0",
+        "train.device=cpu",
+        "train.progress=false",
+        f"cache_dir={args.cache}",
+        f"output_dir={workdir / 'run'}",
+        f"tracking.uri=sqlite:///{workdir.parent / 'mlflow.db'}",
         "tracking.log_checkpoint=false",
     ]
     with initialize_config_module(version_base="1.3", config_module="tlsweep.conf"):
@@ -54,14 +62,21 @@ def hand_loop(cfg) -> float:  # noqa: ANN001
     source, target = Task("s", **cfg.source_task), Task("t", **cfg.target_task)
     source.check(cohort.table)
     target.check(cohort.table)
-    splits = make_splits(cohort.table, target=target, source=source, cfg=cfg.split,
-                         n_train=cfg.sample_size.n_train, n_val=cfg.sample_size.n_val)
+    splits = make_splits(
+        cohort.table,
+        target=target,
+        source=source,
+        cfg=cfg.split,
+        n_train=cfg.sample_size.n_train,
+        n_val=cfg.sample_size.n_val,
+    )
     target.fit_scaler(cohort.table.loc[splits["train"], "age"])
     train, val = (Subset.from_cohort(cohort, splits[r], target) for r in ("train", "val"))
     encoder = instantiate(cfg.encoder)
     model = Network(encoder, Head(encoder.out_features, 1))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr,
-                                  weight_decay=cfg.train.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+    )
     steps = math.ceil(len(train) / cfg.train.batch_size) * cfg.train.epochs
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -70,8 +85,12 @@ def hand_loop(cfg) -> float:  # noqa: ANN001
     def mae(data: Subset) -> float:
         model.eval()
         with torch.no_grad():
-            pred = torch.cat([model(data.images[i : i + 32].float().unsqueeze(1))[:, 0]
-                              for i in range(0, len(data), 32)])
+            pred = torch.cat(
+                [
+                    model(data.images[i : i + 32].float().unsqueeze(1))[:, 0]
+                    for i in range(0, len(data), 32)
+                ]
+            )
         return (pred - data.targets).abs().mean().item() * target.std
 
     for _ in range(cfg.train.epochs):
@@ -111,8 +130,10 @@ def main() -> None:
                 run(cfg) if name == "tlsweep" else hand_loop(cfg)
                 times[name].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times["tlsweep"], times["hand"])]
-    print(f"encoder={args.encoder} epochs={args.epochs} n_train=100 n_val=25, CPU, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"encoder={args.encoder} epochs={args.epochs} n_train=100 n_val=25, CPU, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"{'':10}" + "".join(f"{'run ' + str(i):>10}" for i in range(args.repeats)))
     for name, values in times.items():
         print(f"{name:10}" + "".join(f"{v:10.2f}" for v in values))

@@ -83,7 +83,12 @@ def explain(exc: BaseException) -> str | None:
             return str(bad_option(group, value, exc.options))
         return f"config '{exc.missing_cfg_file}' not found"
     if isinstance(exc, OverrideParseException):
-        return f"cannot parse override '{exc.override}': {exc.message.splitlines()[0]}"
+        detail = [
+            line
+            for line in exc.message.splitlines()
+            if line.strip() and not line.startswith(("Error parsing override", "See http"))
+        ]
+        return f"cannot parse override '{exc.override}': {' '.join(detail) or 'bad syntax'}"
     cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
     if isinstance(cause, ConfigKeyError | ConfigAttributeError):
         return _explain_key(cause)

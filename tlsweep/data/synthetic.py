@@ -39,6 +39,7 @@ import nibabel as nib
 import numpy as np
 from filelock import FileLock
 from scipy import ndimage as ndi
+from scipy.spatial.transform import Rotation
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ FORMAT_VERSION = 1
 FOV_CENTRE_MM = np.array([0.0, -18.0, 22.0])  # centre of nilearn's 2 mm MNI152 grid
 FOV_MM = np.array([198.0, 234.0, 190.0])
 ICV_MALE_OVER_FEMALE = 1.12
-ICV_LOG_SD = 0.09
+ICV_LOG_SD = 0.07
+MALE_GM_TO_WM = 0.03
 BRAIN_AGE_SD_Y = 5.0
 VENTRICLE_ML_PER_Y = 0.3
 VENTRICLE_SD_ML = 6.0
@@ -74,7 +76,9 @@ class Templates:
     ventricle_field: np.ndarray  # (3, *shape) outward-expanding displacement, max norm 1 mm
     ventricle_ml_per_mm: float
     contrast: np.ndarray  # (csf, gm, wm) intensities fitted to the T1 template
-    axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]
+    axes_mm: tuple[np.ndarray, ...]  # voxel centres along each axis, mm
+    warp_kernels: tuple[np.ndarray, ...]  # see _kernels
+    bias_kernels: tuple[np.ndarray, ...]
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,12 @@ class Site:
 
 
 def _grid(resolution_mm: float) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Affine and per-axis voxel centres (mm) of the working grid; same FOV at any resolution."""
     shape = np.ceil(FOV_MM / resolution_mm - 1e-6).astype(int)
     origin = FOV_CENTRE_MM - (shape - 1) * resolution_mm / 2
     affine = np.diag([resolution_mm] * 3 + [1.0])
     affine[:3, 3] = origin
-    return affine, tuple(origin[a] + resolution_mm * np.arange(shape[a]) for a in range(3))
+    return affine, tuple(o + resolution_mm * np.arange(n) for o, n in zip(origin, shape))
 
 
 def _resample(data: np.ndarray, src_affine: np.ndarray, axes: tuple) -> np.ndarray:
@@ -107,19 +112,11 @@ def _resample(data: np.ndarray, src_affine: np.ndarray, axes: tuple) -> np.ndarr
 
 def _tissues(resolution_mm: float) -> tuple[np.ndarray, ...]:
     """T1, GM, WM, CSF and brain mask from nilearn's MNI152 templates on the working grid."""
-    from nilearn import datasets
+    from nilearn import datasets as d
 
-    axes = _grid(resolution_mm)[1]
-    src = 1 if resolution_mm < 2 else 2
-    images = [
-        f(resolution=src)
-        for f in (
-            datasets.load_mni152_template,
-            datasets.load_mni152_gm_template,
-            datasets.load_mni152_wm_template,
-            datasets.load_mni152_brain_mask,
-        )
-    ]
+    axes, src = _grid(resolution_mm)[1], 1 if resolution_mm < 2 else 2
+    loaders = (d.load_mni152_template, d.load_mni152_gm_template, d.load_mni152_wm_template)
+    images = [f(resolution=src) for f in (*loaders, d.load_mni152_brain_mask)]
     t1, gm, wm, mask = (_resample(im.get_fdata(), im.affine, axes) for im in images)
     wm = np.minimum(wm, mask)
     gm = np.minimum(gm, mask - wm)
@@ -138,19 +135,9 @@ def load_templates(resolution_mm: float) -> Templates:
     pial, deep = gm * ndi.gaussian_filter(csf, sigma), gm * ndi.gaussian_filter(wm, sigma)
     field, ml_per_mm = _ventricles()
     field = np.stack([_resample(f, _grid(2.0)[0], axes) for f in field])
-    return Templates(
-        resolution_mm,
-        affine,
-        gm,
-        wm,
-        mask,
-        pial / pial.sum(),
-        deep / deep.sum(),
-        field,
-        ml_per_mm,
-        contrast,
-        axes,
-    )
+    kernels = (_kernels(axes, WARP_SPACING_MM), _kernels(axes, BIAS_SPACING_MM))
+    fields = (gm, wm, mask, pial / pial.sum(), deep / deep.sum(), field, ml_per_mm, contrast)
+    return Templates(resolution_mm, affine, *fields, axes, *kernels)
 
 
 @lru_cache(maxsize=1)
@@ -171,19 +158,21 @@ def _ventricles() -> tuple[np.ndarray, float]:
     return field.astype(np.float32), float((grown - csf)[near].sum() * 8 / 1000 / 2.0)
 
 
-def _kernels(axes: tuple, spacing: float) -> tuple[np.ndarray, ...]:
-    """Gaussian interpolation matrices (voxel x control point) for a control grid in mm."""
-    out = []
-    for a, x in enumerate(axes):
-        n = int(np.ceil(FOV_MM[a] / spacing)) + 3
-        ctrl = FOV_CENTRE_MM[a] + spacing * (np.arange(n) - (n - 1) / 2)
-        k = np.exp(-0.5 * ((x[:, None] - ctrl[None, :]) / spacing) ** 2)
-        out.append((k / np.sqrt((k**2).sum(1).mean())).astype(np.float32))
-    return tuple(out)
-
-
-def _control_shape(spacing: float) -> tuple[int, int, int]:
+def _control_shape(spacing: float) -> tuple[int, ...]:
     return tuple(int(np.ceil(f / spacing)) + 3 for f in FOV_MM)
+
+
+def _kernels(axes: tuple, spacing: float) -> tuple[np.ndarray, ...]:
+    """Gaussian interpolation matrices (voxel x control point) for a control grid fixed in mm.
+
+    The control grid does not depend on the resolution, so neither does a subject's anatomy.
+    """
+    out = []
+    for x, centre, n in zip(axes, FOV_CENTRE_MM, _control_shape(spacing)):
+        ctrl = centre + spacing * (np.arange(n) - (n - 1) / 2)
+        k = np.exp(-0.5 * ((x[:, None] - ctrl[None, :]) / spacing) ** 2)
+        out.append((k / np.sqrt((k**2).sum(1).mean())).astype(np.float32))  # unit variance
+    return tuple(out)
 
 
 def _smooth_field(coeffs: np.ndarray, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -201,43 +190,33 @@ def make_site(seed: int, index: int) -> Site:
     return Site(scale, rng.uniform(0.8, 1.25), rng.uniform(0.01, 0.04), bias.astype(np.float32))
 
 
-def _tissue_image(tpl: Templates, site: Site, brain_age: float) -> np.ndarray:
-    """Template-space T1 intensity with grey matter thinned and lost for ``brain_age``."""
-    gm_vox, brain_vox = tpl.gm.sum(), (tpl.gm + tpl.wm).sum()
-    to_wm = GM_TO_WM_PER_Y * (np.clip(brain_age, 20, 50) - 20) * gm_vox * tpl.deep
-    to_csf = brain_volume_loss(brain_age) * brain_vox * tpl.pial
-    to_wm = np.minimum(to_wm, tpl.gm)
+def _tissue_image(tpl: Templates, site: Site, brain_age: float, sex: str) -> np.ndarray:
+    """Template-space T1 intensity, grey matter thinned (age, sex) and lost (age)."""
+    shift = GM_TO_WM_PER_Y * (np.clip(brain_age, 20, 50) - 20) + MALE_GM_TO_WM * (sex == "M")
+    to_wm = np.minimum(shift * tpl.gm.sum() * tpl.deep, tpl.gm)
+    to_csf = brain_volume_loss(brain_age) * (tpl.gm + tpl.wm).sum() * tpl.pial
     gm = np.maximum(tpl.gm - to_wm - to_csf, 0.0)
     c_csf, c_gm, c_wm = site.contrast * tpl.contrast
     return c_csf * tpl.mask + (c_gm - c_csf) * gm + (c_wm - c_csf) * (tpl.wm + to_wm)
 
 
-def _rotation(angles: np.ndarray) -> np.ndarray:
-    cx, cy, cz = np.cos(angles)
-    sx, sy, sz = np.sin(angles)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
-def _sample_coords(
-    tpl: Templates, rng: np.random.Generator, sex: str, brain_age: float
-) -> np.ndarray:
-    """Voxel coordinates in the template for every output voxel (the subject's anatomy)."""
+def _sample_coords(tpl: Templates, rng: np.random.Generator, sex: str, age: float) -> np.ndarray:
+    """Template voxel coordinates of every output voxel: the subject's head size and shape."""
     log_icv = (0.5 if sex == "M" else -0.5) * np.log(ICV_MALE_OVER_FEMALE)
     scale = np.exp((log_icv + rng.normal(0, ICV_LOG_SD)) / 3 + rng.normal(0, 0.02, 3))
-    inverse = np.linalg.inv(_rotation(np.deg2rad(rng.normal(0, 2.0, 3))) * scale)
-    shift = FOV_CENTRE_MM + rng.normal(0, 2.0, 3)
-    vent_ml = VENTRICLE_ML_PER_Y * (brain_age - 20) + rng.normal(0, VENTRICLE_SD_ML)
+    rotation = Rotation.from_euler("xyz", rng.normal(0, 2.0, 3), degrees=True).as_matrix()
+    inverse = np.linalg.inv(rotation * scale)
+    offset = np.meshgrid(
+        *(x - c for x, c in zip(tpl.axes_mm, FOV_CENTRE_MM + rng.normal(0, 2, 3))),
+        indexing="ij",
+        sparse=True,
+    )
+    vent_ml = VENTRICLE_ML_PER_Y * (age - 20) + rng.normal(0, VENTRICLE_SD_ML)
     warp = rng.standard_normal((3, *_control_shape(WARP_SPACING_MM))) * WARP_SD_MM
-    coords = _smooth_field(warp, _kernels(tpl.axes_mm, WARP_SPACING_MM))
+    coords = _smooth_field(warp, tpl.warp_kernels)
     coords += (vent_ml / tpl.ventricle_ml_per_mm) * tpl.ventricle_field
     for a in range(3):
-        for b in range(3):
-            shape = [1, 1, 1]
-            shape[b] = -1
-            coords[a] += inverse[a, b] * (tpl.axes_mm[b] - shift[b]).reshape(shape)
+        coords[a] += sum(inverse[a, b] * offset[b] for b in range(3))
         coords[a] += FOV_CENTRE_MM[a] - tpl.affine[a, 3]
     return coords / tpl.resolution_mm
 
@@ -245,37 +224,41 @@ def _sample_coords(
 def synthesize(
     index: int,
     seed: int,
-    n_sites: int,
     age_range: tuple[float, float],
     tpl: Templates,
     sites: list[Site],
     noise: bool = True,
 ) -> tuple[dict, np.ndarray]:
-    """Return subject ``index``'s participants row and float32 image on ``tpl``'s grid."""
+    """Draw subject ``index`` of the cohort ``seed``.
+
+    Args:
+        index: subject number from 0; the subject depends only on ``seed`` and ``index``.
+        seed: cohort seed.
+        age_range: uniform age range in years.
+        tpl: templates at the working resolution (:func:`load_templates`).
+        sites: the cohort's sites (:func:`make_site`); each subject picks one uniformly.
+        noise: add Rician noise (off only to compare resolutions).
+
+    Returns:
+        The participants row (participant_id, age, sex, site) and the float32 image.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
     age = round(float(rng.uniform(*age_range)), 1)
-    sex, site_index = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(n_sites))
-    site = sites[site_index]
+    sex, k = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(len(sites)))
     brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y)
     coords = _sample_coords(tpl, rng, sex, brain_age)
-    clean = ndi.map_coordinates(
-        _tissue_image(tpl, site, brain_age), coords, order=1, output=np.float32, prefilter=False
-    )
-    kernels = _kernels(tpl.axes_mm, BIAS_SPACING_MM)
-    subject_bias = rng.standard_normal(_control_shape(BIAS_SPACING_MM)) * 0.03
-    image = clean * site.gain * np.exp(_smooth_field(site.bias_log + subject_bias, kernels))
+    tissue = _tissue_image(tpl, sites[k], brain_age, sex)
+    clean = ndi.map_coordinates(tissue, coords, order=1, output=np.float32, prefilter=False)
+    bias = sites[k].bias_log + rng.standard_normal(sites[k].bias_log.shape) * 0.03
+    image = clean * sites[k].gain * np.exp(_smooth_field(bias, tpl.bias_kernels))
     if noise:
-        sd = site.noise_sd * tpl.contrast[2] * site.gain * (2.0 / tpl.resolution_mm) ** 1.5
+        sd = sites[k].noise_sd * tpl.contrast[2] * sites[k].gain
+        sd *= (2.0 / tpl.resolution_mm) ** 1.5  # as if averaged down from 2 mm
         real = image + rng.standard_normal(image.shape, dtype=np.float32) * sd
         image = np.hypot(real, rng.standard_normal(image.shape, dtype=np.float32) * sd)
-    image[clean < 0.5 * site.contrast[0] * tpl.contrast[0]] = 0.0  # skull-stripped
-    row = {
-        "participant_id": f"sub-{index + 1:04d}",
-        "age": age,
-        "sex": sex,
-        "site": f"site-{chr(ord('A') + site_index)}",
-    }
-    return row, image.astype(np.float32)
+    image[clean < 0.5 * sites[k].contrast[0] * tpl.contrast[0]] = 0.0  # skull-stripped
+    site = f"site-{chr(ord('A') + k)}"
+    return dict(participant_id=f"sub-{index + 1:04d}", age=age, sex=sex, site=site), image
 
 
 _WORKER: tuple[Templates, list[Site]] | None = None
@@ -286,11 +269,11 @@ def _init_worker(tpl: Templates, sites: list[Site]) -> None:
     _WORKER = (tpl, sites)
 
 
-def _write_subject(job: tuple[int, int, int, tuple[float, float], str]) -> dict:
+def _write_subject(job: tuple[int, int, tuple[float, float], str]) -> dict:
     """Generate one subject in a worker and write its NIfTI file; return its table row."""
-    index, seed, n_sites, age_range, out = job
+    index, seed, age_range, out = job
     tpl, sites = _WORKER
-    row, image = synthesize(index, seed, n_sites, age_range, tpl, sites)
+    row, image = synthesize(index, seed, age_range, tpl, sites)
     pid = row["participant_id"]
     path = Path(out) / pid / "anat" / f"{pid}_T1w.nii.gz"
     path.parent.mkdir(parents=True)
@@ -305,15 +288,14 @@ def _write_subject(job: tuple[int, int, int, tuple[float, float], str]) -> dict:
 
 def _check_params(params: dict) -> None:
     lo, hi = params["age_range"]
-    checks = {
-        "n_subjects": params["n_subjects"] >= 1,
-        "n_sites": 1 <= params["n_sites"] <= 26,
-        "resolution_mm": 0.5 <= params["resolution_mm"] <= 16,
-        "age_range": 0 <= lo < hi,
+    bad = {
+        "n_subjects": params["n_subjects"] < 1,
+        "n_sites": not 1 <= params["n_sites"] <= 26,
+        "resolution_mm": not 0.5 <= params["resolution_mm"] <= 16,
+        "age_range": not 0 <= lo < hi,
     }
-    for key, ok in checks.items():
-        if not ok:
-            raise ValueError(f"generate_cohort: {key}={params[key]} is out of range")
+    for key in (k for k, b in bad.items() if b):
+        raise ValueError(f"generate_cohort: {key}={params[key]} is out of range")
 
 
 def _existing(root: Path, params: dict) -> bool:
@@ -406,10 +388,7 @@ def _fill(out: Path, params: dict, workers: int, progress: bool) -> None:
     n, res = params["n_subjects"], params["resolution_mm"]
     tpl = load_templates(res)
     sites = [make_site(params["seed"], k) for k in range(params["n_sites"])]
-    jobs = [
-        (i, params["seed"], params["n_sites"], tuple(params["age_range"]), str(out))
-        for i in range(n)
-    ]
+    jobs = [(i, params["seed"], tuple(params["age_range"]), str(out)) for i in range(n)]
     log.info("generating %d synthetic subjects at %g mm into %s", n, res, out)
     rows = _run_jobs(jobs, tpl, sites, min(workers, n), progress)
     with open(out / "participants.tsv", "w", newline="") as f:
