@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tlsweep.data import synthetic
+from tlsweep.data import synthetic, synthetic_writer
 
 
 def load(root: Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -69,7 +69,7 @@ def speed(resolution: float, n: int = 8) -> float:
     synthetic.load_templates(resolution)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        synthetic.generate_cohort(
+        synthetic_writer.generate_cohort(
             Path(tmp) / "c",
             n_subjects=n,
             seed=1,
@@ -106,7 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or Path(tmp) / "cohort"
         start = time.perf_counter()
-        synthetic.generate_cohort(
+        synthetic_writer.generate_cohort(
             root,
             n_subjects=args.n,
             seed=args.seed,

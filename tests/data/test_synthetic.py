@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tlsweep.data.synthetic import generate_cohort
+from tlsweep.data.synthetic_writer import generate_cohort
 
 RES = 8.0
 

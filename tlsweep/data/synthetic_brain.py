@@ -44,7 +44,7 @@ class SyntheticBrain(NiftiCohort):
 
     def load(self, progress: bool = True) -> Cohort:
         """Generate the cohort if it is not on disk yet, then load it as NIfTI."""
-        from tlsweep.data.synthetic import generate_cohort
+        from tlsweep.data.synthetic_writer import generate_cohort
 
         generate_cohort(self.root, progress=progress, **self.generator_args)
         return super().load(progress=progress)
