@@ -13,6 +13,13 @@ from tests.conftest import cli_env
 HEAVY = ("torch", "monai", "mlflow", "optuna", "sklearn", "pandas")
 
 
+def trial_runs(tracking_db: Path) -> list:
+    """The MLflow runs of trials (not pretraining or study parent runs) in a sqlite store."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{tracking_db}")
+    runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
+    return [r for r in runs if "tlsweep.role" not in r.data.tags]
+
+
 def tlsweep(*args: str, cwd: Path, cache_dir: Path, env: dict | None = None):  # noqa: ANN201
     return subprocess.run(
         [sys.executable, "-m", "tlsweep.cli", *args],
@@ -40,8 +47,7 @@ def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
 def test_smoke_run_logs_val_and_test_metrics(tmp_path: Path, cache_dir: Path) -> None:
     result = tlsweep("debug=smoke", cwd=tmp_path, cache_dir=cache_dir)
     assert result.returncode == 0, result.stderr[-2000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
+    (run,) = trial_runs(tmp_path / "mlflow.db")
     assert {"val/mae", "test/mae", "val/r2", "test/pearson_r"} <= set(run.data.metrics)
     assert list(tmp_path.glob("outputs/*/*/.hydra/config.yaml"))
 
@@ -60,8 +66,7 @@ def test_multirun_over_methods_and_a_user_preset(tmp_path: Path, cache_dir: Path
         env={"TLSWEEP_CONF": str(tmp_path / "my_conf")},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
+    runs = trial_runs(tmp_path / "mlflow.db")
     assert sorted(r.info.run_name for r in runs) == [
         "pretrain_freeze-tiny3d-smoke-s7",
         "scratch-tiny3d-smoke-s7",

@@ -2,10 +2,14 @@
 
 The encoder is first trained with a fresh head on the source set (e.g. sex classification),
 selected on the held-back part of the source set; ``run`` then freezes its lowest
-``freeze_stages`` stages and fine-tunes the rest with a new head on the target task.
+``freeze_stages`` stages and fine-tunes the rest with a new head on the target task. The
+pretrained encoder is cached (see :mod:`tlsweep.methods.cache`): trials that vary only fine-tuning
+settings pretrain once.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -23,10 +27,18 @@ class PretrainFreeze(Method):
     The pretraining schedule (epochs, lr, …) is the run's ``pretrain`` config.
     """
 
+    pretrains = True
+    VERSION = "1"
+
     def __init__(self, freeze_stages: int = 2) -> None:
         super().__init__(freeze_stages=freeze_stages)
 
-    def pretrain(self, ctx: Context) -> dict[str, torch.Tensor]:
+    def pretrain_args(self, ctx: Context) -> dict[str, Any]:
+        """The source task: its labels are what this pretraining learns."""
+        task = ctx.source_task
+        return {"source_task": [task.column, task.type, task.loss, task.classes]}
+
+    def _pretrain(self, ctx: Context, tracker: Any) -> dict[str, torch.Tensor]:
         """Train a fresh encoder on the source task; return its weights."""
         settings = ctx.pretrain_settings
         task = ctx.source_task
@@ -47,6 +59,6 @@ class PretrainFreeze(Method):
             direction=direction,
             val_split="source_val",
             desc="pretrain",
-            on_epoch=lambda epoch, m: ctx.tracker.log_metrics(m, step=epoch),
+            on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
         )
         return {k: v.detach().cpu() for k, v in encoder.state_dict().items()}

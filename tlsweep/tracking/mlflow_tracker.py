@@ -7,6 +7,7 @@ global state. ``tracking.enabled=false`` gives a :class:`NullTracker` with the s
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -36,6 +37,7 @@ class NullTracker:
     """Tracking switched off: every call does nothing."""
 
     run_id: str | None = None
+    uri: str | None = None
 
     def __enter__(self) -> NullTracker:
         return self
@@ -51,6 +53,10 @@ class NullTracker:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None: ...
 
+    def open_sibling(self, run_name: str, tags: Mapping[str, Any]) -> NullTracker:
+        """Another run in the same experiment (not yet entered), e.g. a shared pretraining."""
+        return NullTracker()
+
 
 class Tracker(NullTracker):
     """An MLflow run, opened on ``__enter__`` and ended on ``__exit__``.
@@ -65,7 +71,7 @@ class Tracker(NullTracker):
     def __init__(self, uri: str, experiment: str, run_name: str, tags: Mapping[str, Any]) -> None:
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client, self.uri = MlflowClient(tracking_uri=uri), uri
         self.experiment_id = experiment_id(self.client, experiment)
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in tags.items()}
@@ -106,6 +112,13 @@ class Tracker(NullTracker):
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, str(value))
+
+    def open_sibling(self, run_name: str, tags: Mapping[str, Any]) -> Tracker:
+        """A new run in this run's experiment and store (not yet entered); use it as ``with``."""
+        sibling = copy.copy(self)  # shares the client: same store, same experiment
+        sibling.run_name, sibling.run_id = run_name, None
+        sibling.tags = {k: str(v) for k, v in tags.items()}
+        return sibling
 
 
 def experiment_id(client: Any, name: str) -> str:

@@ -25,7 +25,8 @@ from tlsweep.train.data import Batch
 
 log = logging.getLogger(__name__)
 
-LossFn = Callable[[nn.Module, Batch, float], torch.Tensor]
+# A loss function returns the loss, or (loss, parts) where parts are logged as ``<desc>/<name>``.
+LossFn = Callable[[nn.Module, Batch, float], torch.Tensor | tuple[torch.Tensor, dict]]
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
@@ -111,7 +112,7 @@ def fit(
 
     for epoch in range(state["epoch"], settings.epochs):
         model.train()
-        losses = []
+        losses, parts = [], {}
         bar = tqdm(
             batches(generator),
             total=steps_per_epoch,
@@ -123,12 +124,17 @@ def fit(
             progress = (epoch * steps_per_epoch + len(losses)) / total_steps
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 loss = loss_fn(model, batch, progress)
+            if isinstance(loss, tuple):
+                loss, named = loss
+                for name, value in named.items():
+                    parts.setdefault(name, []).append(value.detach().float())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             losses.append(loss.detach())
         metrics = {f"{desc}/loss": torch.stack(losses).mean().item() if losses else math.nan}
+        metrics.update({f"{desc}/{k}": torch.stack(v).mean().item() for k, v in parts.items()})
         metrics.update(evaluate(model))
         state["history"].append({"epoch": epoch, **metrics})
         if _is_better(metrics[objective], state["best_value"], direction):
