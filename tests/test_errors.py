@@ -93,6 +93,10 @@ def nifti_overrides(tmp_path: Path) -> list[str]:
             r"options: classification, regression",
         ),
         (["objective=test/mae"], r"objective=test/mae: must be a validation metric"),
+        (
+            ["encoder=densenet121"],
+            r"encoder=densenet121 cannot take volumes of shape \[16, 16, 16\]",
+        ),
         (["objective=val/auroc"], r"objective=val/auroc is not a valid option; .*val/mae"),
     ],
 )

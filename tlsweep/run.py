@@ -8,7 +8,6 @@ so no sweeper can tune on them.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,7 @@ def run(cfg: DictConfig) -> float:
     method = build_method(cfg.method)
     encoder = instantiate(cfg.encoder)
     encoder.freeze(method.freeze_stages)  # validates freeze_stages before any training
+    _check_input_shape(encoder, tuple(cohort.images.shape[1:]), run_choices(cfg)["encoder"])
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -162,6 +162,20 @@ def _write(path: Path, frame: Any) -> Path:
     return path
 
 
+def _check_input_shape(encoder: Encoder, shape: tuple[int, ...], name: str) -> None:
+    """One dry forward pass, so a volume too small for the network fails here, in one line."""
+    try:
+        with torch.no_grad():
+            encoder.eval()(torch.zeros(1, 1, *shape))
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"encoder={name} cannot take volumes of shape {list(shape)} (dataset.shape): "
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
+    finally:
+        encoder.train()
+
+
 def _check_run_config(cfg: DictConfig) -> None:
     from dataclasses import fields
 
@@ -208,8 +222,3 @@ def _seed_everything(seed: int, train: Any) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-
-
-def objective_is_finite(value: float) -> bool:
-    """True for a usable objective (the sweeper treats NaN/inf as a failed trial)."""
-    return math.isfinite(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +22,17 @@ def run_name(cfg: DictConfig, choices: dict[str, str]) -> str:
     return name
 
 
-def open_tracker(cfg: DictConfig, choices: dict[str, str]) -> NullTracker:
-    """A tracker for this run (a :class:`NullTracker` when tracking is off), not yet entered.
+@contextmanager
+def open_tracker(cfg: DictConfig, choices: dict[str, str]) -> Iterator[NullTracker]:
+    """The run's tracker, with the config logged (a :class:`NullTracker` when tracking is off).
 
     The run is tagged with its component choices and seed, and becomes a child of the study's
-    parent run when the sweeper passed a study name.
+    parent run when the sweeper passed a study name. It ends FINISHED, FAILED, or KILLED when
+    the trial was pruned.
     """
     if not cfg.tracking.enabled:
-        return NullTracker()
+        yield NullTracker()
+        return
     tags: dict[str, Any] = {**choices, "seed": cfg.seed}
     if cfg.trial.study_name:
         tags["tlsweep.study"] = cfg.trial.study_name
@@ -38,27 +43,15 @@ def open_tracker(cfg: DictConfig, choices: dict[str, str]) -> NullTracker:
             cfg.trial.study_name,
             Path(cfg.output_dir).parent,
         )
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, run_name(cfg, choices), tags)
-    return _LoggingStart(tracker, cfg)
-
-
-class _LoggingStart:
-    """Enter the tracker and log the config once the run exists."""
-
-    def __init__(self, tracker: Tracker, cfg: DictConfig) -> None:
-        self.tracker, self.cfg = tracker, cfg
-
-    def __enter__(self) -> Tracker:
-        tracker = self.tracker.__enter__()
-        container = OmegaConf.to_container(self.cfg, resolve=True)
+    with Tracker(
+        cfg.tracking.uri, cfg.tracking.experiment, run_name(cfg, choices), tags
+    ) as tracker:
+        container = OmegaConf.to_container(cfg, resolve=True)
         tracker.log_params(flatten(container, skip=("hydra", "search_space")))
-        path = Path(self.cfg.output_dir) / "config.yaml"
+        path = Path(cfg.output_dir) / "config.yaml"
         path.write_text(OmegaConf.to_yaml(container))
         tracker.log_artifact(path)
-        return tracker
-
-    def __exit__(self, *exc: Any) -> None:
-        self.tracker.__exit__(*exc)
+        yield tracker
 
 
 def reporter_callback(cfg: DictConfig, tracker: NullTracker):  # noqa: ANN201
