@@ -79,3 +79,40 @@ def test_same_seed_same_result_on_cpu(make_cfg) -> None:
     first = run(make_cfg("method=scratch", "debug=smoke"))
     second = run(make_cfg("method=scratch", "debug=smoke"))
     assert first == second
+
+
+def test_preempted_run_resumes_in_the_same_mlflow_run(make_cfg, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    import tlsweep.tracking.run_tracking as run_tracking
+
+    class Preempted(Exception):
+        pass
+
+    original = run_tracking.reporter_callback
+
+    def preempt_after_first_epoch(cfg, tracker):  # noqa: ANN001, ANN202
+        log_epoch = original(cfg, tracker)
+
+        def on_epoch(epoch: int, metrics: dict) -> None:
+            log_epoch(epoch, metrics)
+            if epoch == 0:
+                raise Preempted
+
+        return on_epoch
+
+    cfg = make_cfg("method=scratch", "debug=smoke", "train.epochs=3", tracking=True)
+    monkeypatch.setattr(run_tracking, "reporter_callback", preempt_after_first_epoch)
+    with pytest.raises(Preempted):
+        run(cfg)
+    assert (Path(cfg.output_dir) / "last.pt").exists()
+    monkeypatch.setattr(run_tracking, "reporter_callback", original)
+    run(cfg)
+    client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    (mlrun,) = client.search_runs([experiment.experiment_id])
+    assert mlrun.info.status == "FINISHED"
+    history = client.get_metric_history(mlrun.info.run_id, "val/mae")
+    # epochs 0-2 once each (epoch 0 not rerun), then the selected model's score at step 3
+    assert sorted(m.step for m in history) == [0, 1, 2, 3]
+    assert "test/mae" in mlrun.data.metrics

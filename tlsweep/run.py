@@ -22,6 +22,7 @@ from tlsweep.errors import ConfigError, bad_option
 from tlsweep.methods.base import Context, Method
 from tlsweep.models.base import Encoder, Head, Network
 from tlsweep.train.evaluate import evaluate
+from tlsweep.train.loop import FitResult
 from tlsweep.train.metrics import metric_names
 from tlsweep.train.supervised import fit_subsets
 
@@ -98,7 +99,7 @@ def run(cfg: DictConfig) -> float:
             on_epoch=reporter_callback(cfg, tracker),
             checkpoint=out / "last.pt" if cfg.train.checkpoint_every_epoch else None,
         )
-        _final_evaluation(cfg, model, ctx, tracker, out, result.best_epoch)
+        _final_evaluation(cfg, model, ctx, tracker, out, result)
     (out / "last.pt").unlink(missing_ok=True)  # finished: nothing left to resume
     return result.best_value
 
@@ -137,17 +138,22 @@ def _prepare_model(method: Method, ctx: Context, encoder: Encoder) -> Network:
 
 
 def _final_evaluation(
-    cfg: DictConfig, model: Network, ctx: Context, tracker: Any, out: Path, best_epoch: int
+    cfg: DictConfig, model: Network, ctx: Context, tracker: Any, out: Path, result: FitResult
 ) -> None:
-    """Score the restored best epoch once on val and test; log metrics and predictions."""
-    metrics, frames = {"best_epoch": float(best_epoch)}, []
+    """Score the restored best epoch once on val and test; log metrics and predictions.
+
+    The metrics are logged one step after the last epoch, so MLflow's summary value of
+    ``val/mae`` (the value at the highest step) is the selected model's, not the last epoch's.
+    """
+    metrics, frames = {"best_epoch": float(result.best_epoch)}, []
     for split in ("val", "test"):
         values, frame = evaluate(
             model, ctx.subset(split, ctx.target_task), ctx.target_task, split, ctx.device
         )
         metrics.update(values)
         frames.append(frame)
-    tracker.log_metrics({f"final/{k}" if k == "best_epoch" else k: v for k, v in metrics.items()})
+    named = {f"final/{k}" if k == "best_epoch" else k: v for k, v in metrics.items()}
+    tracker.log_metrics(named, step=len(result.history))
     import pandas as pd
 
     tracker.log_artifact(_write(out / "predictions.csv", pd.concat(frames)))

@@ -66,18 +66,30 @@ class Tracker(NullTracker):
         experiment: experiment name, created if missing.
         run_name: the run's display name.
         tags: initial tags (``mlflow.parentRunId`` makes it a child run).
+        resume_run_id: continue this run instead of creating one (after a preemption).
     """
 
-    def __init__(self, uri: str, experiment: str, run_name: str, tags: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_name: str,
+        tags: Mapping[str, Any],
+        resume_run_id: str | None = None,
+    ) -> None:
         from mlflow.tracking import MlflowClient
 
         self.client, self.uri = MlflowClient(tracking_uri=uri), uri
         self.experiment_id = experiment_id(self.client, experiment)
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in tags.items()}
-        self.run_id = None
+        self.run_id = resume_run_id
 
     def __enter__(self) -> Tracker:
+        if self.run_id is not None:  # resuming: the same run goes on
+            self.client.update_run(self.run_id, status="RUNNING")
+            log.info("MLflow run %s (%s) resumed", self.run_name, self.run_id)
+            return self
         run = self.client.create_run(self.experiment_id, run_name=self.run_name, tags=self.tags)
         self.run_id = run.info.run_id
         log.info("MLflow run %s (%s)", self.run_name, self.run_id)

@@ -22,13 +22,24 @@ def run_name(cfg: DictConfig, choices: dict[str, str]) -> str:
     return name
 
 
+RUN_ID_FILE = "mlflow_run_id"
+
+
+def _resumable_run(out: Path) -> str | None:
+    """The MLflow run of an interrupted run in ``out`` (it left a checkpoint), if any."""
+    if (out / "last.pt").exists() and (out / RUN_ID_FILE).exists():
+        return (out / RUN_ID_FILE).read_text().strip()
+    return None
+
+
 @contextmanager
 def open_tracker(cfg: DictConfig, choices: dict[str, str]) -> Iterator[NullTracker]:
     """The run's tracker, with the config logged (a :class:`NullTracker` when tracking is off).
 
     The run is tagged with its component choices and seed, and becomes a child of the study's
     parent run when the sweeper passed a study name. It ends FINISHED, FAILED, or KILLED when
-    the trial was pruned.
+    the trial was pruned. A run restarted in the same output folder after a preemption (a SLURM
+    requeue) continues the same MLflow run, as its training continues from ``last.pt``.
     """
     if not cfg.tracking.enabled:
         yield NullTracker()
@@ -43,14 +54,16 @@ def open_tracker(cfg: DictConfig, choices: dict[str, str]) -> Iterator[NullTrack
             cfg.trial.study_name,
             Path(cfg.output_dir).parent,
         )
-    with Tracker(
-        cfg.tracking.uri, cfg.tracking.experiment, run_name(cfg, choices), tags
-    ) as tracker:
-        container = OmegaConf.to_container(cfg, resolve=True)
-        tracker.log_params(flatten(container, skip=("hydra", "search_space")))
-        path = Path(cfg.output_dir) / "config.yaml"
-        path.write_text(OmegaConf.to_yaml(container))
-        tracker.log_artifact(path)
+    out = Path(cfg.output_dir)
+    resume = _resumable_run(out)
+    name = run_name(cfg, choices)
+    with Tracker(cfg.tracking.uri, cfg.tracking.experiment, name, tags, resume) as tracker:
+        (out / RUN_ID_FILE).write_text(tracker.run_id)
+        if resume is None:  # a resumed run has its config logged already
+            container = OmegaConf.to_container(cfg, resolve=True)
+            tracker.log_params(flatten(container, skip=("hydra", "search_space")))
+            (out / "config.yaml").write_text(OmegaConf.to_yaml(container))
+            tracker.log_artifact(out / "config.yaml")
         yield tracker
 
 
