@@ -107,6 +107,7 @@ def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("tlsweep.role") == "study"]
+    assert parent.info.status == "FINISHED"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 3
     best = min(children, key=lambda r: r.data.metrics["val/mae"])

@@ -162,4 +162,6 @@ def study_parent_run(uri: str, experiment: str, study_name: str, lock_dir: Path)
             run_name=f"study-{study_name}",
             tags={"tlsweep.study": study_name, "tlsweep.role": "study"},
         )
+        # A container for the trials, not a process: it is done as soon as it exists.
+        client.set_terminated(run.info.run_id, status="FINISHED")
         return run.info.run_id
