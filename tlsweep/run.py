@@ -146,7 +146,14 @@ def _final_evaluation(
     ``val/mae`` (the value at the highest step) is the selected model's, not the last epoch's.
     """
     metrics, frames = {"best_epoch": float(result.best_epoch)}, []
-    for split in ("val", "test"):
+    splits = ["test"]
+    if result.val_predictions is not None:  # the restored model's val scores are known already
+        best = result.history[result.best_epoch]
+        metrics.update({k: v for k, v in best.items() if k.startswith("val/")})
+        frames.append(result.val_predictions)
+    else:
+        splits.insert(0, "val")
+    for split in splits:
         values, frame = evaluate(
             model, ctx.subset(split, ctx.target_task), ctx.target_task, split, ctx.device
         )

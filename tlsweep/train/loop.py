@@ -37,6 +37,7 @@ class FitResult:
     best_epoch: int
     best_value: float
     history: list[dict[str, float]] = field(default_factory=list)
+    val_predictions: Any = None  # filled by fit_subsets: the best epoch's validation predictions
 
 
 def _is_better(value: float, best: float, direction: str) -> bool:

@@ -46,6 +46,10 @@ def fit_subsets(
         loss: ``(model, batch, task, progress) -> loss`` (a method's :meth:`loss`).
         unlabelled: images added to every batch as ``x_u`` for semi-supervised losses.
         Remaining arguments as in :func:`tlsweep.train.loop.fit`.
+
+    Returns:
+        :func:`fit`'s result, with ``val_predictions`` (the best epoch's per-subject validation
+        predictions, or None when that epoch ran before a resume).
     """
 
     def step_loss(net: nn.Module, batch: Batch, progress: float) -> torch.Tensor:
@@ -54,11 +58,20 @@ def fit_subsets(
     def epoch(generator: torch.Generator):  # noqa: ANN202 - a generator of Batch
         return batches(train, settings.batch_size, generator, device, unlabelled)
 
+    latest: dict[str, Any] = {}
+    predictions: dict[int, Any] = {}  # per-subject validation predictions by epoch
+
     def validate(net: nn.Module) -> dict[str, float]:
-        return evaluate(net, val, task, val_split, device)[0]
+        metrics, latest["frame"] = evaluate(net, val, task, val_split, device)
+        return metrics
+
+    def after_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        predictions[epoch] = latest["frame"]  # fit calls this right after validate
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
 
     steps = max(1, math.ceil(len(train) / settings.batch_size))
-    return fit(
+    result = fit(
         model,
         step_loss,
         epoch,
@@ -69,7 +82,10 @@ def fit_subsets(
         steps_per_epoch=steps,
         seed=seed,
         device=device,
-        on_epoch=on_epoch,
+        on_epoch=after_epoch,
         checkpoint=checkpoint,
         desc=desc,
     )
+    # the selected epoch's predictions, so the final report need not evaluate val again
+    result.val_predictions = predictions.get(result.best_epoch)
+    return result
