@@ -167,7 +167,8 @@ def _final_evaluation(
     if cfg.tracking.log_checkpoint:
         torch.save(model.state_dict(), out / "model.pt")
         tracker.log_artifact(out / "model.pt")
-    log.info("final: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    scores = " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "best_epoch")
+    log.info("final (model of epoch %d): %s", result.best_epoch + 1, scores)
 
 
 def _write(path: Path, frame: Any) -> Path:
