@@ -112,3 +112,34 @@ def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
     assert len(children) == 3
     best = min(children, key=lambda r: r.data.metrics["val/mae"])
     assert best.data.metrics["val/mae"] == results["best_value"]
+
+
+def test_group_sweep_under_hpo_runs_one_study_per_cell(tmp_path: Path, cache_dir: Path) -> None:
+    import csv
+
+    result = tlsweep(
+        "-m",
+        "hpo=random",
+        "debug=smoke",
+        "method=scratch,pretrain_freeze",
+        "hydra.sweeper.n_trials=2",
+        "tracking.enabled=false",
+        cwd=tmp_path,
+        cache_dir=cache_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    studies = {p.name: p for p in (tmp_path / "multirun" / "hpo").iterdir()}
+    assert set(studies) == {
+        "scratch-tiny3d-synthetic_brain-smoke-s0-random",
+        "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random",
+    }
+    for name, folder in studies.items():
+        with (folder / "trials.csv").open() as f:
+            trials = list(csv.DictReader(f))
+        assert len(trials) == 2 and all(t["state"] == "COMPLETE" for t in trials), name
+        tuned = {k.removeprefix("params_") for k in trials[0] if k.startswith("params_")}
+        expected = {"train.lr", "train.weight_decay"}  # each method's own search space
+        expected |= (
+            {"method.freeze_stages"} if name.startswith("pretrain") else {"train.batch_size"}
+        )
+        assert tuned == expected, name

@@ -6,6 +6,7 @@ hydra, omegaconf and the stdlib; Optuna loads when a sweep is set up.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
@@ -14,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 # registers the ConfigStore nodes
 from hydra_plugins.tlsweep_sweeper import config as _config  # noqa: F401
+
+log = logging.getLogger(__name__)
 
 
 class TlsweepSweeper(Sweeper):
@@ -44,6 +47,7 @@ class TlsweepSweeper(Sweeper):
         from hydra_plugins.tlsweep_sweeper._impl import SweepDriver
 
         self.hydra_context = hydra_context
+        self.task_function = task_function
         self.config = config
         self._driver = SweepDriver(
             settings=self.settings,
@@ -56,7 +60,30 @@ class TlsweepSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         """Run the study over the sweep ``arguments`` of the command line.
 
+        Comma lists over config groups (``method=a,b``) are cells: one study each, with equal
+        budgets and each cell's own search space (see ``_cells.py``).
+
         Returns:
-            The ``optuna.Study`` once ``n_trials`` trials have completed.
+            The ``optuna.Study`` once ``n_trials`` trials have completed, or a list of them, one
+            per cell.
         """
-        return self._driver.sweep(arguments)
+        from hydra_plugins.tlsweep_sweeper._cells import cell_config, split_cells, sweeper_settings
+        from hydra_plugins.tlsweep_sweeper._impl import SweepDriver
+
+        loader = self.hydra_context.config_loader
+        cells, rest = split_cells(arguments, loader)
+        if not cells:
+            return self._driver.sweep(arguments)
+        studies = []
+        for number, cell in enumerate(cells, 1):
+            config = cell_config(self.config, loader, rest, cell)
+            log.info("cell %d/%d: %s", number, len(cells), " ".join(cell))
+            settings = OmegaConf.create(sweeper_settings(config))
+            driver = SweepDriver(
+                settings=settings,
+                hydra_context=self.hydra_context,
+                task_function=self.task_function,
+                config=config,
+            )
+            studies.append(driver.sweep([*rest, *cell]))
+        return studies

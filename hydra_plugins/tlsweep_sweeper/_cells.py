@@ -1,0 +1,77 @@
+"""Cells: one study per combination of config-group choices swept on the command line.
+
+``tlsweep -m hpo=tpe method=scratch,simclr sample_size=n25,n100`` is four comparisons, not one
+study with ``method`` as a hyperparameter: each cell (here method × sample size) gets its own
+study with the same ``n_trials`` budget, its own search space (the cell's method declares it) and
+its own sweep folder. Comma lists over anything that is not a config group (``seed=0,1``,
+``train.lr=1e-3,1e-4``) stay search dimensions, as in hydra-optuna-sweeper.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, Override
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+
+def split_cells(arguments: list[str], config_loader: Any) -> tuple[list[list[str]], list[str]]:
+    """Separate the cell axes from the other overrides.
+
+    Args:
+        arguments: the sweep's command-line overrides.
+        config_loader: Hydra's config loader (to tell config groups from keys).
+
+    Returns:
+        The cells (each a list of ``group=option`` overrides; empty when nothing is swept over a
+        config group) and the remaining overrides, in their original form.
+    """
+    parser = OverridesParser.create(config_loader=config_loader)
+    axes, rest = [], []
+    for override in parser.parse_overrides(arguments):
+        if _is_group_sweep(override, config_loader):
+            key = override.get_key_element()
+            axes.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            rest.append(override.input_line or "")
+    return [list(cell) for cell in itertools.product(*axes)] if axes else [], rest
+
+
+def _is_group_sweep(override: Override, config_loader: Any) -> bool:
+    group = override.key_or_group
+    return (
+        override.is_sweep_override()
+        and isinstance(override.value(), ChoiceSweep)
+        and not group.startswith("hydra")
+        and bool(config_loader.get_group_options(group))
+    )
+
+
+def cell_config(
+    master: DictConfig, config_loader: Any, rest: list[str], cell: list[str]
+) -> DictConfig:
+    """The primary config as composed for one cell, with the cell's sweeper settings.
+
+    The cell's ``hydra.overrides.task`` lists the other overrides and the cell, so the default
+    study name and folder are stable across reruns and differ between cells.
+    """
+    parser = OverridesParser.create(config_loader=config_loader)
+    fixed = [o.input_line for o in parser.parse_overrides(rest) if not o.is_sweep_override()]
+    config = config_loader.load_sweep_config(master, [*fixed, *cell])
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.overrides.task = [*rest, *cell]
+    return config
+
+
+def sweeper_settings(config: DictConfig) -> dict[str, Any]:
+    """The sweeper's constructor arguments as Hydra would pass them, resolved for ``config``."""
+    node = config.hydra.sweeper
+    return {
+        key: OmegaConf.to_container(node[key], resolve=True)
+        if OmegaConf.is_config(node[key])
+        else node[key]
+        for key in node
+        if not str(key).startswith("_")
+    }
