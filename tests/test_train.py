@@ -91,3 +91,6 @@ def test_best_epoch_is_restored_and_patience_stops_early() -> None:
     task = Task("target_task", "y", "regression")
     metrics, _ = evaluate(model, data(16, 2), task, "val", torch.device("cpu"))
     assert metrics["val/mae"] == pytest.approx(best, rel=1e-6), "the model holds the best epoch"
+    assert result.best_epoch < epochs_run - 1, "the case where best and last epochs differ"
+    frame = result.val_predictions  # kept from the best epoch, not the last
+    assert (frame.y_true - frame.y_pred).abs().mean() == pytest.approx(best, rel=1e-6)
