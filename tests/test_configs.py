@@ -52,3 +52,31 @@ def test_method_yaml_runs_smoke(make_cfg, name: str) -> None:
     build_method(cfg.method)
     value = run(cfg)
     assert value == value and value > 0, "smoke run returns a finite val/mae"
+
+
+@pytest.mark.parametrize("name", options("debug"))
+def test_debug_yaml_composes_onto_every_method(make_cfg, name: str) -> None:
+    for method in options("method"):
+        cfg = make_cfg(f"debug={name}", f"method={method}")
+        assert cfg.train.epochs <= 2 and cfg.pretrain.epochs <= 2
+
+
+USER_CONF = Path(__file__).parents[1] / "conf"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (USER_CONF / "experiment").glob("*.yaml")))
+def test_user_experiment_presets_compose(make_cfg, monkeypatch, name: str) -> None:
+    monkeypatch.setenv("TLSWEEP_CONF", str(USER_CONF))
+    cfg = make_cfg(f"+experiment={name}")
+    assert "experiment" not in cfg, "found as a preset, not added as a stray key"
+    assert instantiate(cfg.encoder).out_features > 0
+
+
+def test_user_slurm_launcher_preset_composes(monkeypatch) -> None:
+    from hydra import compose, initialize_config_module
+
+    monkeypatch.setenv("TLSWEEP_CONF", str(USER_CONF))
+    with initialize_config_module(version_base="1.3", config_module="tlsweep.conf"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.gpus_per_node == 1
