@@ -41,13 +41,6 @@ def bad_column(key: str, value: str, columns: Iterable[object], where: str) -> C
     )
 
 
-def check_choice(key: str, value: object, options: Iterable[object]) -> None:
-    """Raise :func:`bad_option` unless ``value`` is in ``options``."""
-    options = list(options)
-    if value not in options:
-        raise bad_option(key, value, options)
-
-
 def explain(exc: BaseException) -> str | None:
     """Translate a known configuration exception into one line, or None for anything else."""
     # Imported here: this module is on the CLI start-up path and must stay light.
@@ -66,16 +59,6 @@ def explain(exc: BaseException) -> str | None:
     )
 
     if isinstance(exc, ConfigError):
-        return str(exc)
-    if isinstance(
-        exc,
-        MissingConfigException
-        | ConfigCompositionException
-        | OverrideParseException
-        | InstantiationException,
-    ):
-        pass  # handled below
-    elif isinstance(exc, CompactHydraException):  # e.g. the sweeper's failure summary
         return str(exc)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, value = exc.missing_cfg_file.rpartition("/")
@@ -98,6 +81,8 @@ def explain(exc: BaseException) -> str | None:
         return f"{cause.full_key}={cause.value!r}: {cause.msg.splitlines()[0]}"
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
         return " ".join(str(exc).split())
+    if isinstance(exc, CompactHydraException):  # e.g. the sweeper's failure summary, as written
+        return str(exc)
     return None
 
 

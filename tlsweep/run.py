@@ -58,13 +58,14 @@ def run(cfg: DictConfig) -> float:
     method = build_method(cfg.method)
     encoder = instantiate(cfg.encoder)
     encoder.freeze(method.freeze_stages)  # validates freeze_stages before any training
-    _check_input_shape(encoder, tuple(cohort.images.shape[1:]), run_choices(cfg)["encoder"])
+    choices = run_choices(cfg)
+    _check_input_shape(encoder, tuple(cohort.images.shape[1:]), choices["encoder"])
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     from tlsweep.tracking.run_tracking import open_tracker, reporter_callback
 
-    with open_tracker(cfg, run_choices(cfg)) as tracker:
+    with open_tracker(cfg, choices) as tracker:
         tracker.log_artifact(_write(out / "splits.csv", splits.to_frame()))
         ctx = Context(
             cohort=cohort,
@@ -78,7 +79,6 @@ def run(cfg: DictConfig) -> float:
             device=device,
             seed=cfg.seed,
             tracker=tracker,
-            cache_dir=Path(cfg.cache_dir).expanduser(),
             dataset_cfg=cfg.dataset,
             split_cfg=cfg.split,
         )

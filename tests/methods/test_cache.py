@@ -146,7 +146,6 @@ def keyer(make_cfg):  # noqa: ANN201
             torch.device("cpu"),
             cfg.seed,
             None,
-            Path(cfg.cache_dir),
             cfg.dataset,
             cfg.split,
         )

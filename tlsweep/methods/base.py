@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -50,7 +49,6 @@ class Context:
         device: the training device.
         seed: the run seed.
         tracker: the MLflow tracker of this run.
-        cache_dir: where cached artifacts (pretrained encoders) live.
         dataset_cfg: the dataset's config (part of a pretraining cache key).
         split_cfg: the split's config (part of a pretraining cache key).
     """
@@ -66,7 +64,6 @@ class Context:
     device: torch.device
     seed: int
     tracker: Any
-    cache_dir: Path
     dataset_cfg: Any = None
     split_cfg: Any = None
 
