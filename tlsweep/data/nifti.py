@@ -131,7 +131,9 @@ class NiftiCohort:
         def work(i: int) -> None:
             out[i] = load_volume(paths[i], transform)
 
-        workers = min(8, os.cpu_count() or 1)
+        from tlsweep.resources import worker_count
+
+        workers = worker_count(cap=min(8, len(paths)))  # the trial's share, not the machine
         with ThreadPoolExecutor(workers) as pool:
             jobs = pool.map(work, range(len(paths)))
             for _ in tqdm(jobs, total=len(paths), desc="preprocess", disable=not progress):

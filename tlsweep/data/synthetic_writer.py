@@ -30,6 +30,7 @@ from tlsweep.data.synthetic import (
     make_site,
     synthesize,
 )
+from tlsweep.resources import worker_count
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ def generate_cohort(
         resolution_mm: isotropic voxel size (2 mm; 4 mm for CPU).
         n_sites: acquisition sites, ``site-A`` onwards.
         age_range: uniform age range in years.
-        workers: processes; 0 means ``os.cpu_count()``. Images do not depend on it.
+        workers: processes; 0 means this trial's share of the CPUs
+            (:func:`tlsweep.resources.worker_count`). Images do not depend on it.
         progress: show a progress bar.
 
     Returns:
@@ -146,7 +148,7 @@ def generate_cohort(
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
         try:
-            _fill(tmp, params, workers or os.cpu_count() or 1, progress)
+            _fill(tmp, params, workers or worker_count(), progress)
             if root.is_dir():
                 root.rmdir()  # empty, checked above
             os.replace(tmp, root)
