@@ -25,7 +25,7 @@ from tlsweep.run import run
 PRETRAININGS: list[str] = []
 
 
-def counting(original):  # noqa: ANN001, ANN201 - wraps PretrainFreeze._pretrain
+def counting(original):  # noqa: ANN001, ANN201 - wraps PretrainFreeze.pretrain
     def _pretrain(self, ctx, tracker):  # noqa: ANN001, ANN202
         PRETRAININGS.append(type(self).__name__)
         return original(self, ctx, tracker)
@@ -76,7 +76,7 @@ def main() -> None:
     if a.quick:
         a.runs, a.pretrain_epochs = 3, 1
     logging.basicConfig(level=logging.WARNING)
-    PretrainFreeze._pretrain = counting(PretrainFreeze._pretrain)
+    PretrainFreeze.pretrain = counting(PretrainFreeze.pretrain)
     rows = {}
     for cached in (False, True):
         with tempfile.TemporaryDirectory() as tmp:

@@ -19,9 +19,10 @@ from tlsweep.data.nifti import Cohort
 from tlsweep.data.splits import Splits
 from tlsweep.data.tasks import Task
 from tlsweep.methods import cache as cache_module
+from tlsweep.methods.assemble import build_method, pretrain_spec
 from tlsweep.methods.base import Context
-from tlsweep.methods.cache import EncoderCache, cache_key, pretrain_spec
-from tlsweep.run import build_method, run
+from tlsweep.methods.cache import EncoderCache, cache_key
+from tlsweep.run import run
 
 KEYS = {"w", "b"}
 
@@ -192,7 +193,8 @@ def test_fine_tuning_trials_share_one_logged_pretraining(make_cfg, tmp_path: Pat
     runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
     pretraining = [r for r in runs if r.data.tags.get("tlsweep.role") == "pretraining"]
     trials = sorted(
-        (r for r in runs if "tlsweep.role" not in r.data.tags), key=lambda r: r.info.start_time
+        (r for r in runs if r.data.tags.get("tlsweep.role") != "pretraining"),
+        key=lambda r: r.info.start_time,
     )
     assert len(pretraining) == 1 and len(trials) == 2
     tags = [t.data.tags for t in trials]

@@ -1,25 +1,29 @@
-"""The Method interface: an optional pretraining phase, then training on the target task.
+"""The method interface: what a transfer-learning method is, and what it must promise.
 
-``run`` drives every method the same way::
+A run assembles every method the same way (:func:`tlsweep.methods.assemble.prepare_model`)::
 
-    state = method.pretrain(ctx)              # encoder weights, or None (no pretraining)
-    encoder.load_state_dict(state)            # when there are some
-    encoder.freeze(method.freeze_stages)      # lowest k stages fixed
-    fit(Network(encoder, head), method.loss)  # the one training loop
+    pretrained = method.pretrain(ctx, tracker)        # PretrainingMethod only, through the cache
+    encoder.load_state_dict(pretrained.state)         # then reseed: fine-tuning is the same
+    encoder.freeze(method.freeze_stages)              # whether the cache hit or missed
+    fit(Network(encoder, head), method.loss, unlabelled=method.unlabelled(ctx))
 
 so freezing and fine-tuning are shared, and a method only says how it pretrains (supervised,
-self-supervised, or not at all) and what its target-training loss is. A method that pretrains sets
-``pretrains = True`` and implements ``_pretrain``; :meth:`Method.pretrain` wraps it in the
-pretrained-encoder cache (:mod:`tlsweep.methods.cache`), so trials that differ only in fine-tuning
-settings share one pretraining. A method whose ``uses_unlabelled`` is true gets batches that also
-carry unlabelled images (``batch.x_u``); :class:`SemiSupervised` is the base of those.
+self-supervised, or not at all), which images it uses without labels, and its target-training
+loss. :class:`Method` is the interface of every method; :class:`PretrainingMethod` adds a
+pretraining phase whose cache key is built from *every* constructor argument except those the
+class names in ``FINETUNE_ARGS``, so a new argument can never be silently left out of the key.
+:class:`SemiSupervised` is the base of methods that add a consistency term on unlabelled images.
+``tests/methods/test_contract.py`` checks these promises for every yaml in ``conf/method/``.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -31,6 +35,11 @@ from tlsweep.errors import ConfigError
 from tlsweep.methods.losses import ramp_up, supervised_loss
 from tlsweep.models.base import Encoder
 from tlsweep.train.data import Batch, Subset
+
+State = dict[str, torch.Tensor]
+LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]
+# Roles whose images no method may use during training, with or without labels.
+HELD_OUT_ROLES = ("val", "test")
 
 
 @dataclass
@@ -80,67 +89,141 @@ class Context:
         return Subset.from_cohort(self.cohort, self.splits[role], task)
 
 
-class Method:
-    """Base class of all methods: supervised target training, no pretraining.
+class Method(ABC):  # noqa: B024 - every hook has a default: plain supervised training
+    """A transfer-learning method: how the network trains on the labelled target set.
 
-    Args:
-        freeze_stages: number of lowest encoder stages frozen during target training.
+    The contract (checked for every method yaml by ``tests/methods/test_contract.py``):
+
+    - The constructor takes the yaml's keys (minus ``_target_`` and the search spaces) as
+      keyword arguments with plain values, and rejects bad ones with a one-line
+      :class:`~tlsweep.errors.ConfigError` naming ``method.<key>``.
+    - :meth:`loss` maps a batch to a scalar loss with a gradient, or to ``(loss, parts)`` whose
+      parts are scalars the loop logs per epoch as ``train/<name>``.
+    - :meth:`unlabelled` returns the images added to every batch as ``x_u``, or None; never a
+      subject of a :data:`HELD_OUT_ROLES` role.
+    - ``freeze_stages`` lowest encoder stages are frozen during target training (0 here).
+
+    A method without pretraining subclasses this directly; the default loss is supervised.
     """
 
-    uses_unlabelled: bool = False
-    pretrains: bool = False
-    VERSION: str = "1"  # bump when a change to ``_pretrain`` makes cached encoders stale
-
-    def __init__(self, freeze_stages: int = 0) -> None:
-        self.freeze_stages = freeze_stages
-
-    def pretrain(self, ctx: Context) -> dict[str, torch.Tensor] | None:
-        """Return pretrained encoder weights (a state dict of ``ctx.make_encoder()``) or None.
-
-        For a method that ``pretrains``, the weights come from the pretrained-encoder cache,
-        built by :meth:`_pretrain` on a miss; the run is tagged with the cache key, hit or miss,
-        and the MLflow run that holds the pretraining.
-        """
-        if not self.pretrains:
-            return None
-        from tlsweep.methods.cache import pretrained_encoder
-
-        return pretrained_encoder(self, ctx)
-
-    def _pretrain(self, ctx: Context, tracker: Any) -> dict[str, torch.Tensor]:
-        """Pretrain a fresh encoder and return its weights (CPU tensors).
-
-        Args:
-            ctx: the run's context.
-            tracker: the pretraining's own MLflow run, for per-epoch metrics.
-        """
-        raise NotImplementedError(f"{type(self).__name__} sets pretrains but has no _pretrain")
-
-    def pretrain_args(self, ctx: Context) -> dict[str, Any]:
-        """Settings of this method, beyond the run's, that the pretraining depends on.
-
-        Part of the cache key with the data, split, encoder, schedule, seed and ``VERSION``;
-        fine-tuning settings (``freeze_stages``, …) must stay out so trials share the encoder.
-        """
-        return {}
+    freeze_stages: int = 0
 
     def unlabelled(self, ctx: Context) -> Subset | None:
-        """Unlabelled images for target training, when ``uses_unlabelled``."""
+        """Unlabelled images for target training (``batch.x_u``), or None for none."""
         return None
 
-    def loss(self, model: nn.Module, batch: Batch, task: Task, progress: float) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: Batch, task: Task, progress: float) -> LossOutput:
         """Target-training loss of one batch.
 
         Args:
             model: encoder plus head.
-            batch: labelled images ``x`` (B, 1, D, H, W) and targets ``y``; ``x_u`` if any.
+            batch: labelled images ``x`` (B, C, *spatial) and targets ``y``; ``x_u`` if any.
             task: the target task.
             progress: fraction of training done, in [0, 1] (for ramp-ups).
 
         Returns:
-            The loss, or ``(loss, parts)`` whose named parts the loop logs per epoch.
+            A scalar loss, or ``(loss, parts)`` with named scalar parts to log.
         """
         return supervised_loss(model(batch.x), batch.y, task)
+
+
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap ``__init__`` to record the outermost call's arguments (a subclass calls super)."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self: PretrainingMethod, *args: Any, **kwargs: Any) -> None:
+        if "_init_args" not in self.__dict__:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            recorded = dict(bound.arguments)
+            recorded.pop(next(iter(signature.parameters)))  # self
+            for name, param in signature.parameters.items():
+                if param.kind is param.VAR_KEYWORD:
+                    recorded.update(recorded.pop(name))
+            self.__dict__["_init_args"] = recorded
+        init(self, *args, **kwargs)
+
+    return wrapper
+
+
+@dataclass
+class Pretrained:
+    """What a pretraining produces.
+
+    Attributes:
+        state: the encoder's weights: a state dict with exactly the keys and shapes of
+            ``ctx.make_encoder().state_dict()``, as CPU tensors.
+        source_metrics: for a pretraining that trains a head on the source task, that head's
+            metrics on ``source_val`` at the selected epoch, named ``source_val/<metric>``, plus
+            ``source_val/loss`` (log loss or MSE); None otherwise (then the source side is scored
+            with a linear probe, :func:`tlsweep.methods.probe.linear_probe`).
+    """
+
+    state: State
+    source_metrics: dict[str, float] | None = None
+
+
+class PretrainingMethod(Method):
+    """A method with a pretraining phase (on the source set), then freeze and fine-tune.
+
+    Beyond :class:`Method`'s contract:
+
+    - :meth:`pretrain` trains a fresh ``ctx.make_encoder()`` on the source roles only
+      (``source`` to fit, ``source_val`` to select an epoch) and returns a :class:`Pretrained`.
+      It is called through the pretrained-encoder cache, never directly by a run.
+    - Every constructor argument is part of the cache key, except those named in
+      ``FINETUNE_ARGS``, which must change only the fine-tuning. The arguments are recorded as
+      given (defaults filled in) before ``__init__`` runs, so the key cannot miss one.
+    - ``VERSION`` is bumped when a code change makes cached encoders stale.
+    - In the yaml, ``search_space`` holds fine-tuning parameters only (``train.*`` and
+      ``method.<FINETUNE_ARG>``); ``pretrain_search_space`` holds the rest (``pretrain.*`` and
+      ``method.<other arg>``).
+
+    Args:
+        freeze_stages: lowest encoder stages frozen during fine-tuning (0 = fine-tune all).
+    """
+
+    FINETUNE_ARGS: ClassVar[tuple[str, ...]] = ("freeze_stages",)
+    VERSION: ClassVar[str] = "1"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__init__)
+
+    @_recording
+    def __init__(self, freeze_stages: int) -> None:
+        self.freeze_stages = freeze_stages
+
+    @property
+    def init_args(self) -> dict[str, Any]:
+        """The constructor's arguments, as given, with defaults filled in."""
+        return dict(self.__dict__["_init_args"])
+
+    def pretrain_args(self, ctx: Context) -> dict[str, Any]:
+        """What the pretraining depends on beyond the run's data, encoder and schedule.
+
+        Every constructor argument not in ``FINETUNE_ARGS``, and the source task (whose labels
+        or subjects a pretraining may use). Not meant to be overridden: that is how a key
+        misses an argument.
+        """
+        args = {k: v for k, v in self.init_args.items() if k not in self.FINETUNE_ARGS}
+        task = ctx.source_task
+        return {**args, "source_task": [task.column, task.type, task.loss, task.classes]}
+
+    @abstractmethod
+    def pretrain(self, ctx: Context, tracker: Any) -> Pretrained:
+        """Pretrain a fresh encoder on the source roles.
+
+        Args:
+            ctx: the run's context; use ``ctx.pretrain_settings`` as the schedule and
+                ``ctx.seed`` for every random choice.
+            tracker: the pretraining's own MLflow run, for per-epoch metrics.
+
+        Returns:
+            The encoder's weights, and the source-task metrics when the pretraining has them.
+        """
 
 
 class SemiSupervised(Method):
@@ -149,7 +232,7 @@ class SemiSupervised(Method):
     No pretraining: the network trains from scratch on the labelled target set, and every batch
     also carries as many unlabelled images (``batch.x_u``): the source set's images, and the
     unlabelled rest of the target pool when ``use_target_unlabelled``. The loss is
-    ``supervised + alpha * ramp_up(progress) * consistency``.
+    ``supervised + alpha * ramp_up(progress) * consistency``; subclasses implement :meth:`losses`.
 
     Args:
         alpha: weight of the consistency term once ramped up.
@@ -160,10 +243,7 @@ class SemiSupervised(Method):
         ConfigError: for a negative ``alpha`` or a ``ramp_up`` outside [0, 1].
     """
 
-    uses_unlabelled = True
-
     def __init__(self, alpha: float, ramp_up: float, use_target_unlabelled: bool) -> None:
-        super().__init__(freeze_stages=0)
         if alpha < 0:
             raise ConfigError(f"method.alpha={alpha}: must be >= 0")
         if not 0 <= ramp_up <= 1:
@@ -182,9 +262,7 @@ class SemiSupervised(Method):
             )
         return Subset.from_cohort(ctx.cohort, ids)
 
-    def loss(
-        self, model: nn.Module, batch: Batch, task: Task, progress: float
-    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, model: nn.Module, batch: Batch, task: Task, progress: float) -> LossOutput:
         """``supervised + alpha * ramp_up(progress) * consistency``, and both parts for logging."""
         if batch.x_u is None:
             return super().loss(model, batch, task, progress)
@@ -193,8 +271,8 @@ class SemiSupervised(Method):
         parts = {"supervised": supervised, "consistency": consistency}
         return supervised + weight * consistency, parts
 
+    @abstractmethod
     def losses(
         self, model: nn.Module, batch: Batch, task: Task
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The supervised loss on ``batch.x`` and the consistency term on ``batch.x_u``."""
-        raise NotImplementedError

@@ -1,24 +1,24 @@
 """``method=pretrain_freeze``: supervised pretraining on the source task, freeze, fine-tune.
 
 The encoder is first trained with a fresh head on the source set (e.g. sex classification),
-selected on the held-back part of the source set; ``run`` then freezes its lowest
+selected on the held-back part of the source set; the run then freezes its lowest
 ``freeze_stages`` stages and fine-tunes the rest with a new head on the target task. The
-pretrained encoder is cached (see :mod:`tlsweep.methods.cache`): trials that vary only fine-tuning
-settings pretrain once.
+pretrained encoder is cached (see :mod:`tlsweep.methods.assemble`): trials that vary only
+fine-tuning settings pretrain once. The source head's ``source_val`` metrics at the selected epoch
+are kept with the encoder, as the source-side objective of ``hpo.stage=source_then_target``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from tlsweep.methods.base import Context, Method
+from tlsweep.methods.base import Context, Pretrained, PretrainingMethod
+from tlsweep.methods.probe import source_task_scores
 from tlsweep.models.base import Head, Network
 from tlsweep.train.supervised import default_objective, fit_subsets
 
 
-class PretrainFreeze(Method):
+class PretrainFreeze(PretrainingMethod):
     """Supervised pretraining on the source task, then freeze and fine-tune.
 
     Args:
@@ -27,19 +27,13 @@ class PretrainFreeze(Method):
     The pretraining schedule (epochs, lr, …) is the run's ``pretrain`` config.
     """
 
-    pretrains = True
-    VERSION = "1"
+    VERSION = "2"  # 2: entries carry the source head's metrics
 
     def __init__(self, freeze_stages: int = 2) -> None:
         super().__init__(freeze_stages=freeze_stages)
 
-    def pretrain_args(self, ctx: Context) -> dict[str, Any]:
-        """The source task: its labels are what this pretraining learns."""
-        task = ctx.source_task
-        return {"source_task": [task.column, task.type, task.loss, task.classes]}
-
-    def _pretrain(self, ctx: Context, tracker: Any) -> dict[str, torch.Tensor]:
-        """Train a fresh encoder on the source task; return its weights."""
+    def pretrain(self, ctx: Context, tracker: Any) -> Pretrained:
+        """Train a fresh encoder and head on the source task; keep the best epoch's encoder."""
         settings = ctx.pretrain_settings
         task = ctx.source_task
         train, val = ctx.subset("source", task), ctx.subset("source_val", task)
@@ -61,4 +55,5 @@ class PretrainFreeze(Method):
             desc="pretrain",
             on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
         )
-        return {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+        state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+        return Pretrained(state, source_task_scores(model, val, task, ctx.device))

@@ -7,6 +7,3 @@ from tlsweep.methods.base import Method
 
 class Scratch(Method):
     """Train encoder and head from random weights on the labelled target set only."""
-
-    def __init__(self) -> None:
-        super().__init__(freeze_stages=0)

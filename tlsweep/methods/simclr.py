@@ -6,14 +6,14 @@ intensity scale/shift, blur, noise, cutout, made in batches on the training devi
 plus a projection MLP maps both, and NT-Xent pulls the two views of a subject together. With
 ``sigma > 0`` the positives are weighted by a Gaussian kernel over a continuous meta-variable such
 as age (y-aware contrastive learning, Dufumier et al. 2021). The source labels are unused. The
-epoch with the lowest NT-Xent on ``source_val`` (fixed views) is kept; ``run`` then freezes the
+epoch with the lowest NT-Xent on ``source_val`` (fixed views) is kept; the run then freezes the
 lowest ``freeze_stages`` stages and fine-tunes on the target task, as for ``pretrain_freeze``,
-and the pretrained encoder is cached the same way.
+and the pretrained encoder is cached the same way. With no source-task head, its source-side
+score for ``hpo.stage=source_then_target`` is a linear probe on the frozen features.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -22,7 +22,7 @@ from torch import nn
 
 from tlsweep.data.augment import Augment, from_settings
 from tlsweep.errors import ConfigError, suggest
-from tlsweep.methods.base import Context, Method
+from tlsweep.methods.base import Context, Pretrained, PretrainingMethod
 from tlsweep.methods.losses import nt_xent, yaware_weights
 from tlsweep.models.base import Network
 from tlsweep.train.data import Batch, Subset, batches
@@ -39,7 +39,7 @@ def projection_head(in_features: int, dims: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(widths[-2], widths[-1]))
 
 
-class SimCLR(Method):
+class SimCLR(PretrainingMethod):
     """Contrastive pretraining (optionally y-aware), then freeze and fine-tune.
 
     Args:
@@ -55,7 +55,6 @@ class SimCLR(Method):
             an unknown augmentation key.
     """
 
-    pretrains = True
     VERSION = "1"
 
     def __init__(
@@ -78,17 +77,7 @@ class SimCLR(Method):
         self.projection_dims = [int(d) for d in projection_dims]
         self.augment = from_settings(Augment, augment or {}, "method.augment")
 
-    def pretrain_args(self, ctx: Context) -> dict[str, Any]:
-        """Loss, projection and augmentation settings (not ``freeze_stages``)."""
-        return {
-            "temperature": self.temperature,
-            "projection_dims": self.projection_dims,
-            "sigma": self.sigma,
-            "meta_column": self.meta_column if self.sigma > 0 else None,
-            "augment": dataclasses.asdict(self.augment),
-        }
-
-    def _pretrain(self, ctx: Context, tracker: Any) -> dict[str, torch.Tensor]:
+    def pretrain(self, ctx: Context, tracker: Any) -> Pretrained:
         """Train encoder plus projection head with NT-Xent on the source images."""
         settings = ctx.pretrain_settings
         train, val = self._images(ctx, "source"), self._images(ctx, "source_val")
@@ -109,7 +98,7 @@ class SimCLR(Method):
             on_epoch=lambda epoch, metrics: tracker.log_metrics(metrics, step=epoch),
             desc="pretrain",
         )
-        return {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+        return Pretrained({k: v.detach().cpu() for k, v in encoder.state_dict().items()})
 
     def contrastive_loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """NT-Xent of two random views of ``batch.x``; ``batch.y`` is the meta-variable."""

@@ -1,0 +1,328 @@
+"""The method contract (:mod:`tlsweep.methods.base`), checked for every method yaml on disk.
+
+Parametrised over the files of ``tlsweep/conf/method/`` and of the user's ``conf/method/``
+(``$TLSWEEP_CONF`` or ``./conf``, as the CLI sees them), never over a hand-kept list: a method
+added as one ``.py`` and one ``.yaml`` enters every test here (shown by
+``test_a_new_method_enters_the_suite_without_editing_a_test``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
+from hydra_plugins.tlsweep_searchpath.searchpath import user_conf_dir
+from tlsweep.errors import ConfigError
+from tlsweep.methods.assemble import (
+    SWEEPER_KEYS,
+    build_method,
+    prepare_model,
+    pretrain_spec,
+    source_scores,
+)
+from tlsweep.methods.base import HELD_OUT_ROLES, Method, PretrainingMethod
+from tlsweep.methods.cache import cache_key
+from tlsweep.models.base import Head, Network
+from tlsweep.tracking.mlflow_tracker import NullTracker
+from tlsweep.train.data import Batch, to_device
+from tlsweep.train.metrics import metric_names
+from tlsweep.train.supervised import fit_subsets
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGED = ROOT / "tlsweep" / "conf" / "method"
+
+
+def method_yamls() -> dict[str, Path]:
+    """Every method option the CLI offers: packaged yamls, then the user's (appended)."""
+    folders = [PACKAGED]
+    user = user_conf_dir()
+    if user is not None:
+        folders.append(user / "method")
+    found: dict[str, Path] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.yaml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def method_class(name: str) -> type[Method]:
+    return get_class(OmegaConf.load(method_yamls()[name])["_target_"])
+
+
+METHODS = sorted(method_yamls())
+PRETRAINING = [m for m in METHODS if issubclass(method_class(m), PretrainingMethod)]
+
+
+def test_the_packaged_methods_are_all_found() -> None:
+    assert {"scratch", "pretrain_freeze", "simclr", "vat", "warp_consistency"} <= set(METHODS)
+    assert {"pretrain_freeze", "simclr"} <= set(PRETRAINING)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_loss_is_a_scalar_with_a_gradient(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}")
+    method = build_method(cfg.method)
+    assert isinstance(method, Method)
+    torch.manual_seed(0)
+    encoder = ctx.make_encoder()
+    model = Network(encoder, Head(encoder.out_features, ctx.target_task.out_features))
+    train, unlabelled = ctx.subset("train", ctx.target_task), method.unlabelled(ctx)
+    batch = Batch(
+        to_device(train.images[:4], ctx.device),
+        train.targets[:4],
+        None if unlabelled is None else to_device(unlabelled.images[:4], ctx.device),
+    )
+    out = method.loss(model, batch, ctx.target_task, 0.5)
+    loss, parts = out if isinstance(out, tuple) else (out, {})
+    assert isinstance(loss, torch.Tensor) and loss.ndim == 0 and torch.isfinite(loss)
+    for part, value in parts.items():
+        assert isinstance(value, torch.Tensor) and value.ndim == 0, f"part {part} is no scalar"
+        assert torch.isfinite(value), part
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads), "the loss has no gradient"
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_unlabelled_images_are_none_or_never_held_out(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}")
+    for flag in [True, False] if "use_target_unlabelled" in cfg.method else [None]:
+        node = (
+            cfg.method
+            if flag is None
+            else OmegaConf.merge(cfg.method, {"use_target_unlabelled": flag})
+        )
+        unlabelled = build_method(node).unlabelled(ctx)
+        if unlabelled is None:
+            continue
+        held_out = {pid for role in HELD_OUT_ROLES for pid in ctx.splits[role]}
+        allowed = {pid for ids in ctx.splits.roles.values() for pid in ids} - held_out
+        assert unlabelled.ids and set(unlabelled.ids) <= allowed, set(unlabelled.ids) - allowed
+        assert unlabelled.targets is None, "unlabelled images carry no labels"
+        assert len(unlabelled.images) == len(unlabelled.ids)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_search_spaces_split_by_stage(name: str) -> None:
+    raw = OmegaConf.to_container(OmegaConf.load(method_yamls()[name]))
+    cls = method_class(name)
+    params = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    finetune = set(getattr(cls, "FINETUNE_ARGS", params))  # no pretraining: all fine-tuning
+    assert finetune <= params, f"FINETUNE_ARGS names no constructor argument: {finetune - params}"
+    assert set(raw) - {"_target_", *SWEEPER_KEYS} <= params
+    for key in raw.get("search_space") or {}:
+        group, arg = key.split(".")[:2]
+        assert group in ("train", "method"), f"search_space.{key}: fine-tuning keys only"
+        assert group == "train" or arg in finetune, f"search_space.{key} changes the pretraining"
+    if not issubclass(cls, PretrainingMethod):
+        assert "pretrain_search_space" not in raw, "a method without pretraining"
+        return
+    assert raw.get("pretrain_search_space"), "a pretraining method declares what it tunes"
+    for key in raw["pretrain_search_space"]:
+        group, arg = key.split(".")[:2]
+        assert group in ("pretrain", "method"), f"pretrain_search_space.{key}"
+        assert group == "pretrain" or (arg in params and arg not in finetune), key
+
+
+def leaves(args: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Paths of the leaf values of nested keyword arguments (lists are leaves)."""
+    for key, value in args.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key)
+
+
+def alternatives(value: Any) -> list[Any]:
+    """Other values of the same kind, tried in order until the constructor accepts one."""
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return [value + 1, value - 1]
+    if isinstance(value, float):
+        return [value * 0.5, value * 2, value + 0.1] if value else [0.1, 1.0]
+    if isinstance(value, str):
+        return [value + "_changed"]
+    if isinstance(value, (list, tuple)) and value:
+        return [[*value[:-1], v] for v in alternatives(value[-1])] + [[*value, value[-1]]]
+    return [1, 0.5, "changed", True, [1]]
+
+
+def changed(method: PretrainingMethod, path: tuple[str, ...]) -> PretrainingMethod:
+    """The method rebuilt with the argument at ``path`` set to another accepted value."""
+    args = OmegaConf.to_container(OmegaConf.create(method.init_args))
+    node = args
+    for key in path[:-1]:
+        node = node[key]
+    for value in alternatives(node[path[-1]]):
+        node[path[-1]] = value
+        try:
+            return type(method)(**args)
+        except ConfigError:
+            continue
+    pytest.fail(f"method.{'.'.join(path)}: no other value is accepted by the constructor")
+
+
+@pytest.mark.parametrize("name", PRETRAINING)
+def test_cache_key_has_every_argument_but_fine_tuning_ones(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}")
+    method = build_method(cfg.method)
+    assert "freeze_stages" in method.FINETUNE_ARGS and "freeze_stages" in method.init_args
+    base = cache_key(pretrain_spec(method, ctx))
+    for path in leaves(method.init_args):
+        key = cache_key(pretrain_spec(changed(method, path), ctx))
+        if path[0] in method.FINETUNE_ARGS:
+            assert key == base, f"method.{'.'.join(path)} is fine-tuning only"
+        else:
+            assert key != base, f"method.{'.'.join(path)} is missing from the cache key"
+
+
+@pytest.mark.parametrize("name", PRETRAINING)
+def test_pretrained_state_is_a_fresh_encoders(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}")
+    pretrained = build_method(cfg.method).pretrain(ctx, NullTracker())
+    fresh = ctx.make_encoder().state_dict()
+    assert set(pretrained.state) == set(fresh)
+    for key, value in pretrained.state.items():
+        assert value.shape == fresh[key].shape and value.device.type == "cpu", key
+    if pretrained.source_metrics is not None:
+        names = metric_names(ctx.source_task.is_classification)
+        assert set(pretrained.source_metrics) == {f"source_val/{m}" for m in (*names, "loss")}
+
+
+@pytest.mark.parametrize("name", PRETRAINING)
+def test_source_scores_are_the_same_on_a_hit(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}")
+    method = build_method(cfg.method)
+    miss, hit = source_scores(method, ctx), source_scores(method, ctx)
+    names = metric_names(ctx.source_task.is_classification)
+    assert set(miss) == {f"source_val/{m}" for m in (*names, "loss")}
+    assert math.isfinite(miss["source_val/loss"]) and miss["source_val/loss"] >= 0
+    assert hit == miss
+    (entry,) = Path(cfg.pretrain.cache_dir).glob("*.json")  # one pretraining
+    stored = json.loads(entry.read_text())["source_metrics"]  # a head's, or None: a probe's
+    assert stored is None or stored == miss
+
+
+@pytest.mark.parametrize("name", PRETRAINING)
+def test_fine_tuning_is_identical_after_a_miss_and_a_hit(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}", "train.epochs=1")
+    method = build_method(cfg.method)
+    histories = []
+    for _ in ("miss", "hit"):
+        torch.manual_seed(cfg.seed)  # the same RNG state before pretraining, as in a run
+        model = prepare_model(method, ctx, ctx.make_encoder())
+        result = fit_subsets(
+            model,
+            method.loss,
+            ctx.subset("train", ctx.target_task),
+            ctx.subset("val", ctx.target_task),
+            ctx.target_task,
+            settings=cfg.train,
+            device=ctx.device,
+            seed=cfg.seed,
+            objective="val/mae",
+            direction="minimize",
+        )
+        histories.append((result.history, {k: v.clone() for k, v in model.state_dict().items()}))
+    (first, weights), (second, weights_again) = histories
+    assert first == second
+    assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
+
+
+NEW_METHODS = {
+    "contract_demo.py": '''
+        """Two methods that live outside tlsweep: one keeps the contract, one breaks it."""
+
+        from __future__ import annotations
+
+        import torch
+
+        from tlsweep.methods.base import Method, Pretrained, PretrainingMethod
+        from tlsweep.train.data import Subset
+
+
+        class ScaledInit(PretrainingMethod):
+            """'Pretrains' by scaling a fresh encoder's weights."""
+
+            def __init__(self, freeze_stages: int = 1, scale: float = 0.5) -> None:
+                super().__init__(freeze_stages)
+                self.scale = scale
+
+            def pretrain(self, ctx, tracker) -> Pretrained:
+                encoder = ctx.make_encoder()
+                with torch.no_grad():
+                    for p in encoder.parameters():
+                        p.mul_(self.scale)
+                return Pretrained({k: v.cpu() for k, v in encoder.state_dict().items()})
+
+
+        class Leaky(Method):
+            """Uses the validation images as unlabelled data: the suite must catch it."""
+
+            def unlabelled(self, ctx) -> Subset:
+                return Subset.from_cohort(ctx.cohort, ctx.splits["val"])
+    ''',
+    "scaled_init.yaml": """
+        _target_: contract_demo.ScaledInit
+        freeze_stages: 1
+        scale: 0.5
+        search_space:
+          train.lr: tag(log, interval(1e-4, 1e-2))
+          method.freeze_stages: range(0, 3)
+        pretrain_search_space:
+          method.scale: interval(0.1, 1.0)
+    """,
+    "leaky.yaml": """
+        _target_: contract_demo.Leaky
+        search_space:
+          train.lr: tag(log, interval(1e-4, 1e-2))
+    """,
+}
+
+
+@pytest.mark.slow
+def test_a_new_method_enters_the_suite_without_editing_a_test(tmp_path: Path) -> None:
+    """One ``.py`` on the path and one ``.yaml`` in the user's conf: the suite runs them."""
+    (tmp_path / "conf" / "method").mkdir(parents=True)
+    (tmp_path / "mod").mkdir()
+    for name, text in NEW_METHODS.items():
+        folder = tmp_path / ("mod" if name.endswith(".py") else "conf/method")
+        (folder / name).write_text(textwrap.dedent(text).lstrip())
+    report = tmp_path / "report.xml"
+    path = os.pathsep.join(filter(None, [str(tmp_path / "mod"), os.environ.get("PYTHONPATH")]))
+    subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"]
+        + ["-k", "scaled_init or leaky", f"--junitxml={report}"],
+        cwd=ROOT,
+        env={**os.environ, "TLSWEEP_CONF": str(tmp_path / "conf"), "PYTHONPATH": path},
+        capture_output=True,
+        timeout=600,
+    )
+    outcomes = {
+        case.get("name"): "failed" if case.find("failure") is not None else "passed"
+        for case in ET.parse(report).iter("testcase")
+        if case.find("skipped") is None
+    }
+    scaled = {name for name in outcomes if name.endswith("[scaled_init]")}
+    assert len(scaled) == 7 and all(outcomes[n] == "passed" for n in scaled), outcomes
+    leaky = {name: outcome for name, outcome in outcomes.items() if name.endswith("[leaky]")}
+    assert leaky == {
+        "test_loss_is_a_scalar_with_a_gradient[leaky]": "passed",
+        "test_unlabelled_images_are_none_or_never_held_out[leaky]": "failed",
+        "test_search_spaces_split_by_stage[leaky]": "passed",
+    }
