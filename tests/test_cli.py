@@ -14,10 +14,10 @@ HEAVY = ("torch", "monai", "mlflow", "optuna", "sklearn", "pandas")
 
 
 def trial_runs(tracking_db: Path) -> list:
-    """The MLflow runs of trials (not pretraining or study parent runs) in a sqlite store."""
+    """The MLflow runs that trained on the target (not pretraining or study parents)."""
     client = MlflowClient(tracking_uri=f"sqlite:///{tracking_db}")
     runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
-    return [r for r in runs if "tlsweep.role" not in r.data.tags]
+    return [r for r in runs if r.data.tags.get("tlsweep.role") in ("run", "trial", "final")]
 
 
 def tlsweep(*args: str, cwd: Path, cache_dir: Path, env: dict | None = None):  # noqa: ANN201
@@ -89,11 +89,12 @@ def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.n_jobs=2",
         "hydra/sweeper/pruner=median",
+        "final.seeds=0",
         cwd=tmp_path,
         cache_dir=cache_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    (sweep,) = (tmp_path / "multirun" / "hpo").iterdir()
+    (sweep,) = [p for p in (tmp_path / "multirun" / "hpo").iterdir() if p.is_dir()]
     assert sweep.name == "scratch-tiny3d-synthetic_brain-smoke-s0-random"
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(results["best_params"]) == {"train.lr", "train.weight_decay", "train.batch_size"}
@@ -109,7 +110,7 @@ def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
     (parent,) = [r for r in runs if r.data.tags.get("tlsweep.role") == "study"]
     assert parent.info.status == "FINISHED"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 3
+    assert len(children) == 3 and {r.data.tags["tlsweep.role"] for r in children} == {"trial"}
     best = min(children, key=lambda r: r.data.metrics["val/mae"])
     assert best.data.metrics["val/mae"] == results["best_value"]
 
@@ -123,12 +124,14 @@ def test_group_sweep_under_hpo_runs_one_study_per_cell(tmp_path: Path, cache_dir
         "debug=smoke",
         "method=scratch,pretrain_freeze",
         "hydra.sweeper.n_trials=2",
+        "final.seeds=0",
         "tracking.enabled=false",
         cwd=tmp_path,
         cache_dir=cache_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    studies = {p.name: p for p in (tmp_path / "multirun" / "hpo").iterdir()}
+    studies = {p.name: p for p in (tmp_path / "multirun" / "hpo").iterdir() if p.is_dir()}
+    studies.pop("report", None)
     assert set(studies) == {
         "scratch-tiny3d-synthetic_brain-smoke-s0-random",
         "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random",

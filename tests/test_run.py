@@ -35,15 +35,17 @@ def test_scratch_beats_the_mean_predictor(make_cfg, tmp_path: Path) -> None:
 
 
 def test_pretrain_freeze_keeps_frozen_stages_identical(make_cfg, monkeypatch) -> None:
+    import tlsweep.methods.assemble as assemble
+
     captured: dict[str, dict[str, torch.Tensor]] = {}
-    original = PretrainFreeze.pretrain
+    original = assemble.pretrained_encoder
 
-    def spy(self: PretrainFreeze, ctx):  # noqa: ANN001, ANN202
-        state = original(self, ctx)
-        captured["pretrained"] = {k: v.clone() for k, v in state.items()}
-        return state
+    def spy(method: PretrainFreeze, ctx):  # noqa: ANN001, ANN202 - cache hit or miss alike
+        pretrained = original(method, ctx)
+        captured["pretrained"] = {k: v.clone() for k, v in pretrained.state.items()}
+        return pretrained
 
-    monkeypatch.setattr(PretrainFreeze, "pretrain", spy)
+    monkeypatch.setattr(assemble, "pretrained_encoder", spy)
     cfg = make_cfg(
         "method=pretrain_freeze",
         "method.freeze_stages=2",
@@ -81,38 +83,68 @@ def test_same_seed_same_result_on_cpu(make_cfg) -> None:
     assert first == second
 
 
-def test_preempted_run_resumes_in_the_same_mlflow_run(make_cfg, monkeypatch) -> None:
-    from mlflow.tracking import MlflowClient
-
+def _preempting(monkeypatch, at_epoch: int):  # noqa: ANN001, ANN202
+    """Make the next run raise once ``at_epoch``'s metrics are logged (before its checkpoint)."""
     import tlsweep.tracking.run_tracking as run_tracking
-
-    class Preempted(Exception):
-        pass
 
     original = run_tracking.reporter_callback
 
-    def preempt_after_first_epoch(cfg, tracker):  # noqa: ANN001, ANN202
-        log_epoch = original(cfg, tracker)
+    def preempt(cfg, tracker, job):  # noqa: ANN001, ANN202
+        log_epoch = original(cfg, tracker, job)
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             log_epoch(epoch, metrics)
-            if epoch == 0:
+            if epoch == at_epoch:
                 raise Preempted
 
         return on_epoch
 
+    monkeypatch.setattr(run_tracking, "reporter_callback", preempt)
+    return lambda: monkeypatch.setattr(run_tracking, "reporter_callback", original)
+
+
+class Preempted(Exception):
+    pass
+
+
+def test_preempted_run_resumes_in_the_same_mlflow_run(make_cfg, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
     cfg = make_cfg("method=scratch", "debug=smoke", "train.epochs=3", tracking=True)
-    monkeypatch.setattr(run_tracking, "reporter_callback", preempt_after_first_epoch)
+    restore = _preempting(monkeypatch, at_epoch=1)
     with pytest.raises(Preempted):
         run(cfg)
     assert (Path(cfg.output_dir) / "last.pt").exists()
-    monkeypatch.setattr(run_tracking, "reporter_callback", original)
+    restore()
     run(cfg)
     client = MlflowClient(tracking_uri=cfg.tracking.uri)
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     (mlrun,) = client.search_runs([experiment.experiment_id])
     assert mlrun.info.status == "FINISHED"
     history = client.get_metric_history(mlrun.info.run_id, "val/mae")
-    # epochs 0-2 once each (epoch 0 not rerun), then the selected model's score at step 3
-    assert sorted(m.step for m in history) == [0, 1, 2, 3]
+    # epoch 1 was logged, then killed before its checkpoint: rerun identically on resume;
+    # then epoch 2 and the selected model's score at step 3
+    assert sorted(m.step for m in history) == [0, 1, 1, 2, 3]
+    first, again = (m.value for m in history if m.step == 1)
+    assert first == again
     assert "test/mae" in mlrun.data.metrics
+
+
+def test_an_attempt_that_died_before_its_first_checkpoint_is_marked_killed(
+    make_cfg, monkeypatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    cfg = make_cfg("method=scratch", "debug=smoke", "train.epochs=2", tracking=True)
+    restore = _preempting(monkeypatch, at_epoch=0)
+    with pytest.raises(Preempted):
+        run(cfg)
+    assert not (Path(cfg.output_dir) / "last.pt").exists()
+    client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    dead = (Path(cfg.output_dir) / "mlflow_run_id").read_text()
+    client.update_run(dead, status="RUNNING")  # as a SIGKILL leaves it: nobody ended it
+    restore()
+    run(cfg)  # the same folder: a fresh run, and the dead attempt's run does not stay RUNNING
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
+    assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]

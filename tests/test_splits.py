@@ -85,3 +85,32 @@ def test_sample_size_larger_than_pool_names_the_pool_size(table: pd.DataFrame) -
         _split(table, 500)
     with pytest.raises(ConfigError, match=r"sample_size.n_val=50 .* holds 40"):
         _split(table, 25, n_val=50)
+
+
+def _drawn(table: pd.DataFrame, n_train: int, draw: int | None):  # noqa: ANN202
+    target, source = (
+        Task("target_task", "age", "regression"),
+        Task("source_task", "sex", "classification"),
+    )
+    source.check(table)
+    cfg = SplitConfig(seed=0, val_pool=40, draw=draw)
+    return make_splits(table, target=target, source=source, cfg=cfg, n_train=n_train, n_val=20)
+
+
+def test_a_draw_relabels_train_and_val_but_keeps_test_and_source(table: pd.DataFrame) -> None:
+    base, one, again, other = (_drawn(table, 50, d) for d in (None, 1, 1, 2))
+    for role in ("test", "source", "source_val"):
+        assert one[role] == base[role] == other[role]
+    assert one.roles == again.roles  # deterministic
+    assert set(one["train"]) != set(base["train"]) and set(one["train"]) != set(other["train"])
+    held = set(base["test"]) | set(base["source"]) | set(base["source_val"])
+    drawn = set(one["train"]) | set(one["val"]) | set(one["unlabelled"])
+    assert drawn <= set(table.index) - held  # only target-pool subjects are re-drawn
+    small = _drawn(table, 25, 1)  # nested across sample sizes within a draw
+    assert set(small["train"]) <= set(one["train"]) and small["val"] == one["val"]
+
+
+def test_a_tuning_trial_split_has_no_test_subjects(table: pd.DataFrame) -> None:
+    splits = _split(table, 50).without("test")
+    assert splits["test"] == [] and "test" not in set(splits.to_frame().role)
+    assert len(splits["train"]) == 50

@@ -26,7 +26,7 @@ def logged_run(make_cfg, mlflow_server: str):  # noqa: ANN201
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("test-tracking")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
-    trial_runs = [r for r in runs if "tlsweep.role" not in r.data.tags]  # not the pretraining
+    trial_runs = [r for r in runs if r.data.tags.get("tlsweep.role") == "run"]  # not pretraining
     return value, trial_runs[0], client
 
 

@@ -31,8 +31,18 @@ def _app(cfg: DictConfig) -> float:
         fail(message)  # a single run: one line, before Hydra adds its own
 
 
+SUBCOMMANDS = {"report": "tlsweep.report.cli", "plan": "tlsweep.plan"}
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: ``tlsweep [overrides]``, ``tlsweep report|plan ARGS``."""
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        from importlib import import_module
+
+        command = import_module(SUBCOMMANDS[sys.argv[1]])
+        sys.exit(command.main(sys.argv[2:]))
     # Hydra prints composition errors across several lines and exits 1; with HYDRA_FULL_ERROR it
     # raises them instead, so they can be said in one line here. Unknown errors keep the traceback.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")

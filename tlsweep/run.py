@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from tlsweep.data.splits import make_splits
 from tlsweep.data.tasks import Task
 from tlsweep.errors import ConfigError, bad_option
-from tlsweep.methods.base import Context, Method
-from tlsweep.models.base import Encoder, Head, Network
+from tlsweep.methods.assemble import build_method, prepare_model, source_scores
+from tlsweep.methods.base import Context
+from tlsweep.models.base import Encoder, Network
 from tlsweep.train.evaluate import evaluate
 from tlsweep.train.loop import FitResult
 from tlsweep.train.metrics import metric_names
@@ -31,12 +34,23 @@ CHOICE_GROUPS = ("method", "dataset", "encoder", "sample_size")
 
 
 def run(cfg: DictConfig) -> float:
-    """Run one configured experiment and return its validation objective.
+    """Run one configured experiment and return its objective.
+
+    A tuning trial (launched by the tlsweep sweeper, see :class:`JobInfo`) never sees the test
+    split: its split has no test subjects at all. A stage-1 trial returns the source-side
+    objective (``hpo.source_objective``) of its pretraining. Every run ends by writing
+    ``metrics.json`` in its output folder.
 
     Raises:
         ConfigError: for any bad value in ``cfg`` or in the data it points to.
     """
+    started = time.perf_counter()
+    job = JobInfo.from_env()
     _check_run_config(cfg)
+    if cfg.tracking.enabled and not str(cfg.tracking.uri).startswith("sqlite:"):
+        from tlsweep.tracking.store import open_client
+
+        open_client(cfg.tracking.uri)  # a dead server or bad URI fails now, before any data
     device = _device(cfg.train.device)
     _seed_everything(cfg.seed, cfg.train)
     cohort = instantiate(cfg.dataset).load(progress=cfg.train.progress)
@@ -53,6 +67,8 @@ def run(cfg: DictConfig) -> float:
         n_train=cfg.sample_size.n_train,
         n_val=cfg.sample_size.n_val,
     )
+    if job.in_study:
+        splits = splits.without("test")  # tuning never sees a test subject
     target.fit_scaler(cohort.table.loc[splits["train"], target.column])
     source.fit_scaler(cohort.table.loc[splits["source"], source.column])
     method = build_method(cfg.method)
@@ -65,7 +81,7 @@ def run(cfg: DictConfig) -> float:
 
     from tlsweep.tracking.run_tracking import open_tracker, reporter_callback
 
-    with open_tracker(cfg, choices) as tracker:
+    with open_tracker(cfg, choices, job) as tracker:
         tracker.log_artifact(_write(out / "splits.csv", splits.to_frame()))
         ctx = Context(
             cohort=cohort,
@@ -82,7 +98,13 @@ def run(cfg: DictConfig) -> float:
             dataset_cfg=cfg.dataset,
             split_cfg=cfg.split,
         )
-        model = _prepare_model(method, ctx, encoder)
+        if job.role == "source":
+            scores = source_scores(method, ctx)
+            tracker.log_metrics(scores)
+            objective = cfg.hpo.source_objective
+            _write_metrics(out, cfg, job, tracker, scores, started, objective, None)
+            return _objective_value(scores, objective)
+        model = prepare_model(method, ctx, encoder)
         train, val = ctx.subset("train", target), ctx.subset("val", target)
         result = fit_subsets(
             model,
@@ -95,20 +117,14 @@ def run(cfg: DictConfig) -> float:
             seed=cfg.seed,
             objective=cfg.objective,
             direction=cfg.direction,
-            unlabelled=method.unlabelled(ctx) if method.uses_unlabelled else None,
-            on_epoch=reporter_callback(cfg, tracker),
+            unlabelled=method.unlabelled(ctx),
+            on_epoch=reporter_callback(cfg, tracker, job),
             checkpoint=out / "last.pt" if cfg.train.checkpoint_every_epoch else None,
         )
-        _final_evaluation(cfg, model, ctx, tracker, out, result)
+        metrics = _final_evaluation(cfg, model, ctx, tracker, out, result, test=not job.in_study)
+        _write_metrics(out, cfg, job, tracker, metrics, started, cfg.objective, result)
     (out / "last.pt").unlink(missing_ok=True)  # finished: nothing left to resume
     return result.best_value
-
-
-def build_method(node: DictConfig) -> Method:
-    """Instantiate the method from its group yaml (its ``search_space`` is for the sweeper)."""
-    kwargs = OmegaConf.to_container(node, resolve=True)
-    kwargs.pop("search_space", None)
-    return instantiate(kwargs, _convert_="all")
 
 
 def run_choices(cfg: DictConfig) -> dict[str, str]:
@@ -126,27 +142,22 @@ def run_choices(cfg: DictConfig) -> dict[str, str]:
     return names
 
 
-def _prepare_model(method: Method, ctx: Context, encoder: Encoder) -> Network:
-    state = method.pretrain(ctx)
-    if state is not None:
-        fresh = ctx.make_encoder()
-        fresh.load_state_dict(state)
-        fresh.freeze(method.freeze_stages)
-        encoder = fresh
-    head = Head(encoder.out_features, ctx.target_task.out_features)
-    return Network(encoder, head).to(ctx.device)
-
-
 def _final_evaluation(
-    cfg: DictConfig, model: Network, ctx: Context, tracker: Any, out: Path, result: FitResult
-) -> None:
-    """Score the restored best epoch once on val and test; log metrics and predictions.
+    cfg: DictConfig,
+    model: Network,
+    ctx: Context,
+    tracker: Any,
+    out: Path,
+    result: FitResult,
+    test: bool,
+) -> dict[str, float]:
+    """Score the restored best epoch on val (and once on test, unless tuning); log it all.
 
     The metrics are logged one step after the last epoch, so MLflow's summary value of
     ``val/mae`` (the value at the highest step) is the selected model's, not the last epoch's.
     """
     metrics, frames = {"best_epoch": float(result.best_epoch)}, []
-    splits = ["test"]
+    splits = ["test"] if test else []
     if result.val_predictions is not None:  # the restored model's val scores are known already
         best = result.history[result.best_epoch]
         metrics.update({k: v for k, v in best.items() if k.startswith("val/")})
@@ -169,6 +180,54 @@ def _final_evaluation(
         tracker.log_artifact(out / "model.pt")
     scores = " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "best_epoch")
     log.info("final (model of epoch %d): %s", result.best_epoch + 1, scores)
+    return {k: v for k, v in metrics.items() if k != "best_epoch"}
+
+
+def _objective_value(metrics: dict[str, float], objective: str) -> float:
+    if objective not in metrics:
+        raise bad_option("hpo.source_objective", objective, metrics)
+    return metrics[objective]
+
+
+def _write_metrics(
+    out: Path,
+    cfg: DictConfig,
+    job: JobInfo,
+    tracker: Any,
+    metrics: dict[str, float],
+    started: float,
+    objective: str,
+    result: FitResult | None,
+) -> None:
+    """``metrics.json``: what this run scored, for the benchmark tables (written atomically)."""
+    import json
+
+    record = {
+        "role": job.role,
+        "cell": job.cell,
+        "seed": int(cfg.seed),
+        "params": _task_overrides(),
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "objective": objective,
+        "direction": "minimize" if job.role == "source" else str(cfg.direction),
+        "best_epoch": None if result is None else result.best_epoch + 1,
+        "wall_s": round(time.perf_counter() - started, 3),
+        "mlflow_run_id": tracker.run_id,
+        "status": "ok",
+    }
+    tmp = out / "metrics.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(out / "metrics.json")
+
+
+def _task_overrides() -> dict[str, str]:
+    """The run's command-line overrides as ``{key: value}`` (what the sweeper chose)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    pairs = (o.split("=", 1) for o in HydraConfig.get().overrides.task if "=" in o)
+    return {k.lstrip("+~"): v for k, v in pairs}
 
 
 def _write(path: Path, frame: Any) -> Path:
@@ -230,8 +289,9 @@ def _seed_everything(seed: int, train: Any) -> None:
 
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    if train.threads:
-        torch.set_num_threads(train.threads)
+    from tlsweep.resources import configure_threads
+
+    configure_threads(train.threads)
     if train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)

@@ -37,6 +37,9 @@ class SplitConfig:
     source_val_fraction: float = 0.15  # of the source set, for pretraining early stopping
     val_pool: int = 100  # target-pool subjects reserved for validation (val = first n_val)
     strata_bins: int = 4  # quantile bins used to stratify a regression target
+    # null: the split's own order; an int re-draws the validation and training subsets from the
+    # labelled target pool (test and source sets unchanged), as final.resample does per seed
+    draw: int | None = None
 
 
 @dataclass
@@ -64,7 +67,7 @@ class TrainConfig:
     deterministic: bool = True
     progress: bool = True
     checkpoint_every_epoch: bool = True  # last.pt for resume after preemption
-    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    threads: int = 0  # CPU threads; 0 = this trial's share (SLURM allocation or cores / trials)
 
 
 @dataclass
@@ -92,12 +95,23 @@ class TrackingConfig:
 
 
 @dataclass
-class TrialConfig:
-    """Filled in by the tlsweep sweeper so a trial can report to its Optuna study and be pruned."""
+class HpoConfig:
+    """How a cell is tuned; the sampler and budget are the ``hpo`` preset's (``hydra.sweeper``)."""
 
-    number: int | None = None
-    study_name: str | None = None
-    storage: str | None = None
+    # target_only: tune fine-tuning, pretraining at its defaults; joint: both in one study;
+    # source_then_target: tune pretraining on source_objective first, then fine-tuning
+    stage: str = "target_only"
+    source_trials: int | None = None  # stage-1 budget of source_then_target (null: n_trials)
+    source_objective: str = "source_val/loss"  # minimised in stage 1
+
+
+@dataclass
+class FinalConfig:
+    """The final judgement of a tuned cell: its best configuration rerun, scored once on test."""
+
+    seeds: int = 5  # reruns per cell (0: none); the same seeds for every cell, so paired
+    first_seed: int = 1000  # seeds first_seed, first_seed + 1, ...
+    resample: bool = False  # true: each seed also re-draws the training/validation subjects
 
 
 @dataclass
@@ -118,7 +132,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    trial: TrialConfig = field(default_factory=TrialConfig)
+    hpo: HpoConfig = field(default_factory=HpoConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
     objective: str = "val/mae"
     direction: str = "minimize"  # minimize | maximize
     seed: int = 0

@@ -24,19 +24,23 @@ class Progress:
         self.label, self.n_trials, self.objective = label, n_trials, objective
         self.stream = stream or sys.stderr
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last: tuple[int, int] | None = None
+        self._last: tuple[int, int, str | None] | None = None
 
-    def update(self, done: int, running: int, failed: int, best: str | None) -> None:
+    def update(
+        self, done: int, running: int, failed: int, best: str | None, extra: str | None = None
+    ) -> None:
         """Redraw (or log) the line; ``best`` is e.g. ``"4.21 (trial 5)"``."""
         line = f"[{self.label}] {done}/{self.n_trials} done · {running} running · {failed} failed"
         if best is not None:
             line += f" · best {self.objective}={best}"
+        if extra is not None:
+            line += f" · {extra}"
         if self.live:
             self.stream.write("\r\x1b[2K" + line)
             self.stream.flush()
-        elif self._last != (done, failed):
+        elif self._last != (done, failed, extra):
             log.info(line)
-        self._last = (done, failed)
+        self._last = (done, failed, extra)
 
     def close(self) -> None:
         """End the live line so the next output starts on its own line."""

@@ -21,8 +21,10 @@ def check_settings(s: DictConfig) -> None:
     problems = []
     if s.schedule not in ("batch", "async"):
         problems.append(f"schedule={s.schedule!r}; options: batch, async")
-    if s.n_trials < 1 or s.n_jobs < 1:
-        problems.append(f"n_trials={s.n_trials} and n_jobs={s.n_jobs} must be >= 1")
+    if s.n_trials < 0:
+        problems.append(f"n_trials={s.n_trials} must be >= 0 (0: untuned)")
+    if s.n_jobs < 1:
+        problems.append(f"n_jobs={s.n_jobs} must be >= 1")
     if not 0 <= s.max_failure_rate <= 1:
         problems.append(f"max_failure_rate={s.max_failure_rate} must be in [0, 1]")
     if s.retry_failed < 0:

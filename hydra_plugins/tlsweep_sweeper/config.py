@@ -70,7 +70,8 @@ class TlsweepSweeperConf:
     storage: str | None = None
     # null: derived from the task name and overrides, so rerunning a command resumes its study
     study_name: str | None = None
-    # trials that must end COMPLETE or PRUNED (capped at the grid size for a grid)
+    # trials that must end COMPLETE or PRUNED (capped at the grid size for a grid); 0: untuned,
+    # the defaults go straight to the final seeds
     n_trials: int = 20
     # models per step: the batch size, or the number of trials kept in flight with async
     n_jobs: int = 1
@@ -95,6 +96,9 @@ class TlsweepSweeperConf:
     seed: int | None = None
     # values per continuous interval() in a grid; discrete params contribute all their values
     grid_points: int = 5
+    # true: a comma list over a config group (method=a,b) makes cells, one study each with the
+    # same budget; false: hydra-optuna-sweeper's meaning, one categorical dimension of one study
+    cells: bool = True
 
 
 def _register() -> None:

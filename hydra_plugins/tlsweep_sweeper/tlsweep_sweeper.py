@@ -58,32 +58,9 @@ class TlsweepSweeper(Sweeper):
         self.launcher = self._driver.launcher
 
     def sweep(self, arguments: list[str]) -> Any:
-        """Run the study over the sweep ``arguments`` of the command line.
-
-        Comma lists over config groups (``method=a,b``) are cells: one study each, with equal
-        budgets and each cell's own search space (see ``_cells.py``).
+        """Run the sweep over the command line's ``arguments`` (see ``_impl.SweepDriver``).
 
         Returns:
-            The ``optuna.Study`` once ``n_trials`` trials have completed, or a list of them, one
-            per cell.
+            The ``optuna.Study`` of a single study, or the list of the cells' studies.
         """
-        from hydra_plugins.tlsweep_sweeper._cells import cell_config, split_cells, sweeper_settings
-        from hydra_plugins.tlsweep_sweeper._impl import SweepDriver
-
-        loader = self.hydra_context.config_loader
-        cells, rest = split_cells(arguments, loader)
-        if not cells:
-            return self._driver.sweep(arguments)
-        studies = []
-        for number, cell in enumerate(cells, 1):
-            config = cell_config(self.config, loader, rest, cell)
-            log.info("cell %d/%d: %s", number, len(cells), " ".join(cell))
-            settings = OmegaConf.create(sweeper_settings(config))
-            driver = SweepDriver(
-                settings=settings,
-                hydra_context=self.hydra_context,
-                task_function=self.task_function,
-                config=config,
-            )
-            studies.append(driver.sweep([*rest, *cell]))
-        return studies
+        return self._driver.sweep(arguments)

@@ -7,6 +7,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from hydra_plugins.tlsweep_sweeper._storage import PRUNER_ATTR
+from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from tlsweep.hpo.pruning import TrialReporter
 
 LR = "lr=tag(log,interval(1e-4,1))"
@@ -35,9 +36,9 @@ def test_no_pruner_means_every_trial_completes(sweep) -> None:
     assert [t.state.name for t in s.study().trials] == ["COMPLETE"] * 4
 
 
-@pytest.mark.parametrize("trial_cfg", [None, {}, {"number": None, "storage": None}])
-def test_plain_runs_get_no_reporter(trial_cfg: dict | None) -> None:
-    assert TrialReporter.from_config(trial_cfg) is None
+@pytest.mark.parametrize("job", [JobInfo(), JobInfo(role="final", study="s", storage="x")])
+def test_plain_runs_and_finals_get_no_reporter(job: JobInfo) -> None:
+    assert TrialReporter.from_job(job) is None
 
 
 def test_reporter_reports_and_raises_when_pruned(tmp_path) -> None:
@@ -45,7 +46,7 @@ def test_reporter_reports_and_raises_when_pruned(tmp_path) -> None:
     study = optuna.create_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
     study.set_user_attr(PRUNER_ATTR, {"_target_": "optuna.pruners.ThresholdPruner", "upper": 1.0})
     trial = study.ask()
-    reporter = TrialReporter.from_config({"number": 0, "study_name": "s", "storage": path})
+    reporter = TrialReporter.from_job(JobInfo(role="trial", study="s", storage=path, trial=0))
     reporter.report(0, 0.5)
     with pytest.raises(optuna.TrialPruned):
         reporter.report(1, 2.0)

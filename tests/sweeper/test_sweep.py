@@ -24,10 +24,14 @@ def test_n_trials_in_batches_of_n_jobs_and_outputs(sweep) -> None:
     assert Counter(t.user_attrs["tlsweep:step"] for t in study.trials) == {1: 3, 2: 3, 3: 2}
     assert proc.stdout.count("Launching 3 jobs locally") == 2
     assert proc.stdout.count("Launching 2 jobs locally") == 1
-    # trial info reaches the jobs
+    # trial info reaches the jobs through their environment, not their config or overrides
     job_overrides = yaml.safe_load((s.dir / "5" / ".hydra" / "overrides.yaml").read_text())
-    assert "++trial.number=5" in job_overrides
-    assert f"++trial.study_name={study.study_name}" in job_overrides
+    assert not [o for o in job_overrides if "trial" in o]
+    hydra_cfg = yaml.safe_load((s.dir / "5" / ".hydra" / "hydra.yaml").read_text())["hydra"]
+    env = hydra_cfg["job"]["env_set"]
+    assert env["TLSWEEP_JOB_TRIAL"] == "5" and env["TLSWEEP_JOB_STUDY"] == study.study_name
+    assert env["TLSWEEP_JOB_ROLE"] == "trial"
+    assert "trial" not in yaml.safe_load((s.dir / "5" / ".hydra" / "config.yaml").read_text())
 
     results = yaml.safe_load((s.dir / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(study.best_value)

@@ -5,9 +5,10 @@ All roles come from one stratified ordering of the subjects, fixed by ``split.se
 * ``test``: the first ``test_fraction`` of the order. Never used for training or model selection.
 * ``source`` / ``source_val``: the next ``source_fraction``, for pretraining (labels of the
   source task) or as unlabelled images; disjoint from every target role.
-* the rest is the labelled target pool: its first ``val_pool`` subjects are reserved for
-  validation (``val`` = the first ``n_val`` of them), the others form the training pool
-  (``train`` = its first ``n_train``; ``unlabelled`` = the remainder).
+* the rest is the labelled target pool (re-ordered by ``split.draw`` when set, so each final
+  seed of ``final.resample`` labels other subjects): its first ``val_pool`` subjects are
+  reserved for validation (``val`` = the first ``n_val`` of them), the others form the
+  training pool (``train`` = its first ``n_train``; ``unlabelled`` = the remainder).
 
 Because any prefix of a stratified order is itself stratified, training sets are nested across
 sample sizes (n=25 ⊂ n=50 ⊂ n=100) and balanced, so learning curves compare like with like.
@@ -35,6 +36,10 @@ class Splits:
 
     def __getitem__(self, role: str) -> list[str]:
         return self.roles[role]
+
+    def without(self, role: str) -> Splits:
+        """The same splits with ``role`` emptied (a tuning trial's splits have no test set)."""
+        return Splits({**self.roles, role: []})
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (participant_id, role), for the split artifact."""
@@ -90,6 +95,9 @@ def make_splits(
         order[n_test : n_test + n_source],
         order[n_test + n_source :],
     )
+    if cfg.draw is not None:  # a new draw of the labelled subsets; test and source unchanged
+        strata = _strata(table.loc[pool, target.column], target, cfg.strata_bins)
+        pool = pool[stratified_order(strata, np.random.default_rng([cfg.seed, cfg.draw]))]
     val_reserve, train_pool = pool[: cfg.val_pool], pool[cfg.val_pool :]
     sizes = (
         f"(cohort {len(ids)}: test {len(test)}, source {len(source_all)}, "

@@ -1,7 +1,8 @@
 """The trial side of pruning: report a validation curve to the study and stop when told.
 
-The tlsweep sweeper gives every trial job ``trial.number``, ``trial.study_name`` and
-``trial.storage`` (``++trial.*`` overrides). From those a job opens the same Optuna storage
+The tlsweep sweeper tells every trial job its study, storage and trial number
+(:class:`~hydra_plugins.tlsweep_sweeper.jobs.JobInfo`, in the job's environment). From those a
+job opens the same Optuna storage
 (the sweep's journal file or RDB URL, which must be reachable from the job's machine), builds
 the study's pruner from the config the sweeper stored on the study, and reports each epoch's
 objective. When the pruner says stop, :meth:`TrialReporter.report` raises ``optuna.TrialPruned``;
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hydra_plugins.tlsweep_sweeper._storage import PRUNER_ATTR, open_storage
+from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 
 log = logging.getLogger(__name__)
 
@@ -31,38 +33,32 @@ class TrialReporter:
         self.trial = trial
 
     @classmethod
-    def from_config(cls, trial_cfg: Mapping[str, Any] | None) -> TrialReporter | None:
-        """Open the trial named by the job's ``trial`` config node.
-
-        Args:
-            trial_cfg: the ``trial`` node (``number``, ``study_name``, ``storage``), or None.
+    def from_job(cls, job: JobInfo) -> TrialReporter | None:
+        """Open the trial the sweeper launched this job for.
 
         Returns:
-            A reporter, or None for a plain run (no trial info) or a multi-objective study,
+            A reporter, or None for a job that is not a trial or a multi-objective study,
             which Optuna cannot prune.
         """
-        if not trial_cfg or trial_cfg.get("number") is None or not trial_cfg.get("storage"):
+        if job.trial is None or not job.storage or not job.study:
             return None
         import optuna
         from hydra.utils import instantiate
 
-        storage = open_storage(str(trial_cfg["storage"]))
-        name = str(trial_cfg["study_name"])
-        study_id = storage.get_study_id_from_name(name)
+        storage = open_storage(job.storage)
+        study_id = storage.get_study_id_from_name(job.study)
         if len(storage.get_study_directions(study_id)) > 1:
             log.info("multi-objective study: intermediate values are not reported")
             return None
         pruner_cfg = storage.get_study_user_attrs(study_id).get(PRUNER_ATTR)
         pruner = instantiate(pruner_cfg) if pruner_cfg else optuna.pruners.NopPruner()
         study = optuna.load_study(
-            study_name=name,
+            study_name=job.study,
             storage=storage,
             pruner=pruner,
             sampler=optuna.samplers.RandomSampler(),
         )
-        trial_id = storage.get_trial_id_from_study_id_trial_number(
-            study_id, int(trial_cfg["number"])
-        )
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, job.trial)
         return cls(optuna.trial.Trial(study, trial_id))
 
     def report(self, step: int, value: float) -> None:
@@ -77,3 +73,14 @@ class TrialReporter:
         self.trial.report(float(value), int(step))
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {step}")
+
+
+def set_trial_attrs(job: JobInfo, attrs: Mapping[str, Any]) -> None:
+    """Record ``attrs`` on the job's Optuna trial (e.g. its MLflow run id) while it runs."""
+    storage = open_storage(str(job.storage))
+    study_id = storage.get_study_id_from_name(str(job.study))
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(job.trial))
+    if storage.get_trial(trial_id).state.is_finished():
+        return  # e.g. a retry resuming in its predecessor's folder after that one was told
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)

@@ -3,6 +3,8 @@
 The client API (rather than MLflow's fluent, process-global "active run") lets a run open a
 second run for a shared pretraining phase, or attach itself to a study's parent run, without
 global state. ``tracking.enabled=false`` gives a :class:`NullTracker` with the same methods.
+Every client comes from :func:`tlsweep.tracking.store.open_client`, which makes a fresh store
+safe to open from many trials at once and fails fast on a dead server.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class NullTracker:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None: ...
 
+    def link_pretraining(self, run_id: str, uri: str | None) -> None:
+        """Tag this run's pretraining run (in the same store) with the cell that used it."""
+
     def open_sibling(self, run_name: str, tags: Mapping[str, Any]) -> NullTracker:
         """Another run in the same experiment (not yet entered), e.g. a shared pretraining."""
         return NullTracker()
@@ -77,9 +82,9 @@ class Tracker(NullTracker):
         tags: Mapping[str, Any],
         resume_run_id: str | None = None,
     ) -> None:
-        from mlflow.tracking import MlflowClient
+        from tlsweep.tracking.store import open_client
 
-        self.client, self.uri = MlflowClient(tracking_uri=uri), uri
+        self.client, self.uri = open_client(uri), uri
         self.experiment_id = experiment_id(self.client, experiment)
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in tags.items()}
@@ -108,15 +113,7 @@ class Tracker(NullTracker):
             self.client.log_batch(self.run_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [
-            Metric(k, float(v), now, step or 0)
-            for k, v in metrics.items()
-            if not math.isnan(float(v))
-        ]
-        self.client.log_batch(self.run_id, metrics=items)
+        log_values(self.client, self.run_id, metrics, step or 0)
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path=folder)
@@ -124,6 +121,11 @@ class Tracker(NullTracker):
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, str(value))
+
+    def link_pretraining(self, run_id: str, uri: str | None) -> None:
+        cell = self.tags.get("tlsweep.cell")
+        if cell and uri == self.uri:  # a shared cache may hold runs of another store
+            self.client.set_tag(run_id, f"tlsweep.used_by.{cell}", "true")
 
     def open_sibling(self, run_name: str, tags: Mapping[str, Any]) -> Tracker:
         """A new run in this run's experiment and store (not yet entered); use it as ``with``."""
@@ -144,24 +146,10 @@ def experiment_id(client: Any, name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
-def study_parent_run(uri: str, experiment: str, study_name: str, lock_dir: Path) -> str:
-    """The run id of the study's parent run, created once however many trials ask at once."""
-    from filelock import FileLock
-    from mlflow.tracking import MlflowClient
+def log_values(client: Any, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    """Log finite ``metrics`` to ``run_id`` at ``step`` in one batch (NaN and inf are skipped)."""
+    from mlflow.entities import Metric
 
-    client = MlflowClient(tracking_uri=uri)
-    exp = experiment_id(client, experiment)
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_dir / ".mlflow_parent.lock")):
-        query = f"tags.`tlsweep.study` = '{study_name}' and tags.`tlsweep.role` = 'study'"
-        runs = client.search_runs([exp], filter_string=query, max_results=1)
-        if runs:
-            return runs[0].info.run_id
-        run = client.create_run(
-            exp,
-            run_name=f"study-{study_name}",
-            tags={"tlsweep.study": study_name, "tlsweep.role": "study"},
-        )
-        # A container for the trials, not a process: it is done as soon as it exists.
-        client.set_terminated(run.info.run_id, status="FINISHED")
-        return run.info.run_id
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, step) for k, v in metrics.items() if math.isfinite(float(v))]
+    client.log_batch(run_id, metrics=items)

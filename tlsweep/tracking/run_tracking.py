@@ -1,4 +1,11 @@
-"""What a run logs to MLflow: its name, tags, flattened config, and the per-epoch hook."""
+"""What a run logs to MLflow: its name, tags, flattened config, and the per-epoch hook.
+
+A run launched by the tlsweep sweeper knows its place from :class:`JobInfo` (role, cell, study,
+trial): it becomes a child of its study's parent run, named after its cell
+(``simclr-sfcn-synthetic_brain-n25-s0-tpe-t3``, ``…-final-s1000``), and tagged
+``tlsweep.role`` = ``trial`` | ``source`` | ``final``. A final run also tags the trial it reruns
+``tlsweep.selected=true``.
+"""
 
 from __future__ import annotations
 
@@ -9,71 +16,113 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from tlsweep.tracking.mlflow_tracker import NullTracker, Tracker, flatten, study_parent_run
-
-
-def run_name(cfg: DictConfig, choices: dict[str, str]) -> str:
-    """``tracking.run_name`` or e.g. ``pretrain_freeze-sfcn-n50-s0``."""
-    if cfg.tracking.run_name:
-        return str(cfg.tracking.run_name)
-    name = f"{choices['method']}-{choices['encoder']}-{choices['sample_size']}-s{cfg.seed}"
-    if cfg.trial.number is not None:
-        name += f"-t{cfg.trial.number}"
-    return name
-
+from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.tracking.hierarchy import end_stale, study_parent_run, tag_selected
+from tlsweep.tracking.mlflow_tracker import NullTracker, Tracker, flatten
 
 RUN_ID_FILE = "mlflow_run_id"
+# Keys whose values are paths or machine settings, not part of what a run *is*.
+NOISE = ("hydra", "search_space", "pretrain_search_space", "output_dir", "cache_dir", "progress")
 
 
-def _resumable_run(out: Path) -> str | None:
-    """The MLflow run of an interrupted run in ``out`` (it left a checkpoint), if any."""
-    if (out / "last.pt").exists() and (out / RUN_ID_FILE).exists():
-        return (out / RUN_ID_FILE).read_text().strip()
-    return None
+def run_name(cfg: DictConfig, choices: dict[str, str], job: JobInfo) -> str:
+    """``tracking.run_name``, or the cell's name with the job's part, or e.g.
+    ``pretrain_freeze-sfcn-n50-s0`` for a plain run."""
+    if cfg.tracking.run_name:
+        return str(cfg.tracking.run_name)
+    if job.role == "final":
+        return f"{job.cell or choices['method']}-final-s{cfg.seed}"
+    base = job.cell or f"{choices['method']}-{choices['encoder']}-{choices['sample_size']}"
+    if job.role in ("trial", "source"):
+        return f"{base}{'-stage1' if job.role == 'source' else ''}-t{job.trial}"
+    return f"{base}-s{cfg.seed}"
+
+
+def _job_tags(cfg: DictConfig, choices: dict[str, str], job: JobInfo) -> dict[str, Any]:
+    tags: dict[str, Any] = {**choices, "seed": cfg.seed, "tlsweep.role": job.role}
+    if job.cell:
+        tags["tlsweep.cell"] = job.cell
+    if job.study:
+        tags["tlsweep.study"] = job.study
+        tags["mlflow.parentRunId"] = study_parent_run(
+            cfg.tracking.uri,
+            cfg.tracking.experiment,
+            job.study,
+            job.storage or "",
+            _lock_dir(job, Path(cfg.output_dir)),
+        )
+    if job.trial is not None:
+        tags["tlsweep.trial" if job.role != "final" else "tlsweep.selected_trial"] = job.trial
+    return tags
+
+
+def _lock_dir(job: JobInfo, out: Path) -> Path:
+    """One lock per study: next to its journal file, else next to the job's folder."""
+    if job.storage and "://" not in job.storage:
+        return Path(job.storage).parent
+    return out.parent
+
+
+def _previous_run(out: Path) -> tuple[str | None, bool]:
+    """The MLflow run an earlier attempt in ``out`` left, and whether it can be resumed.
+
+    An attempt that checkpointed (``last.pt``) is resumed; one that died before its first
+    checkpoint left a run that must not stay RUNNING forever.
+    """
+    if not (out / RUN_ID_FILE).exists():
+        return None, False
+    return (out / RUN_ID_FILE).read_text().strip(), (out / "last.pt").exists()
 
 
 @contextmanager
-def open_tracker(cfg: DictConfig, choices: dict[str, str]) -> Iterator[NullTracker]:
+def open_tracker(cfg: DictConfig, choices: dict[str, str], job: JobInfo) -> Iterator[NullTracker]:
     """The run's tracker, with the config logged (a :class:`NullTracker` when tracking is off).
 
-    The run is tagged with its component choices and seed, and becomes a child of the study's
-    parent run when the sweeper passed a study name. It ends FINISHED, FAILED, or KILLED when
-    the trial was pruned. A run restarted in the same output folder after a preemption (a SLURM
-    requeue) continues the same MLflow run, as its training continues from ``last.pt``.
+    The run is tagged with its component choices, seed and role, and becomes a child of its
+    study's parent run. It ends FINISHED, FAILED, or KILLED when the trial was pruned. A run
+    restarted in the same output folder after a preemption (a SLURM requeue, a retried trial)
+    continues the same MLflow run, as its training continues from ``last.pt``; a run left
+    RUNNING by an attempt that died before its first checkpoint is marked KILLED.
     """
     if not cfg.tracking.enabled:
         yield NullTracker()
         return
-    tags: dict[str, Any] = {**choices, "seed": cfg.seed}
-    if cfg.trial.study_name:
-        tags["tlsweep.study"] = cfg.trial.study_name
-        tags["tlsweep.trial"] = cfg.trial.number
-        tags["mlflow.parentRunId"] = study_parent_run(
-            cfg.tracking.uri,
-            cfg.tracking.experiment,
-            cfg.trial.study_name,
-            Path(cfg.output_dir).parent,
-        )
     out = Path(cfg.output_dir)
-    resume = _resumable_run(out)
-    name = run_name(cfg, choices)
+    previous, resumable = _previous_run(out)
+    name = run_name(cfg, choices, job)
+    tags = _job_tags(cfg, choices, job)
+    resume = previous if resumable else None
     with Tracker(cfg.tracking.uri, cfg.tracking.experiment, name, tags, resume) as tracker:
+        if previous and not resumable:
+            end_stale(tracker.client, previous)
         (out / RUN_ID_FILE).write_text(tracker.run_id)
         if resume is None:  # a resumed run has its config logged already
             container = OmegaConf.to_container(cfg, resolve=True)
-            tracker.log_params(flatten(container, skip=("hydra", "search_space")))
+            tracker.log_params(flatten(container, skip=NOISE + ("tracking",)))
             (out / "config.yaml").write_text(OmegaConf.to_yaml(container))
             tracker.log_artifact(out / "config.yaml")
+        if job.role == "final" and job.trial is not None and job.study:
+            tag_selected(tracker.client, tracker.experiment_id, job.study, job.trial)
+        _link_trial(job, tracker.run_id, out)
         yield tracker
 
 
-def reporter_callback(cfg: DictConfig, tracker: NullTracker):  # noqa: ANN201
+def _link_trial(job: JobInfo, run_id: str | None, out: Path) -> None:
+    """Give the Optuna trial its MLflow run id and log path (optuna-dashboard shows them)."""
+    if job.role not in ("trial", "source") or job.trial is None or not job.storage:
+        return
+    from tlsweep.hpo.pruning import set_trial_attrs
+
+    set_trial_attrs(job, {"mlflow_run_id": run_id, "job_dir": str(out)})
+
+
+def reporter_callback(cfg: DictConfig, tracker: NullTracker, job: JobInfo):  # noqa: ANN201
     """Per-epoch hook: log the epoch's metrics, and report the objective to the HPO study."""
     reporter = None
-    if cfg.trial.number is not None:
+    if job.role == "trial":
         from tlsweep.hpo.pruning import TrialReporter
 
-        reporter = TrialReporter.from_config(cfg.trial)
+        reporter = TrialReporter.from_job(job)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(metrics, step=epoch)

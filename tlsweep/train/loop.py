@@ -155,10 +155,12 @@ def fit(
             settings.epochs,
             " ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
         )
-        if checkpoint is not None:
-            _save(checkpoint, state, model, optimizer, scheduler, generator)
+        # metrics first: a kill between the two re-runs this epoch identically on resume,
+        # whereas the other order would lose its metrics for good
         if on_epoch is not None:
             on_epoch(epoch, metrics)
+        if checkpoint is not None:
+            _save(checkpoint, state, model, optimizer, scheduler, generator)
         if settings.patience and state["bad_epochs"] >= settings.patience:
             log.info(
                 "%s: early stop after epoch %d (best %d)", desc, epoch + 1, state["best_epoch"] + 1

@@ -12,12 +12,13 @@ import time
 import hydra
 from omegaconf import DictConfig
 
+from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from tlsweep.hpo.pruning import TrialReporter
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="trainer")
 def main(cfg: DictConfig) -> float:
-    reporter = TrialReporter.from_config(cfg.get("trial"))
+    reporter = TrialReporter.from_job(JobInfo.from_env())
     floor = (math.log10(cfg.lr) + 2) ** 2
     value = math.inf
     for epoch in range(cfg.epochs):

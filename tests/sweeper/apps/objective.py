@@ -17,6 +17,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+
 _H6_ALPHA = (1.0, 1.2, 3.0, 3.2)
 _H6_A = (
     (10, 3, 17, 3.5, 1.7, 8),
@@ -62,7 +64,7 @@ FUNCTIONS: dict[str, Callable[[Sequence[float]], float]] = {
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="objective")
 def main(cfg: DictConfig) -> float:
-    number = cfg.get("trial", {}).get("number")
+    number = JobInfo.from_env().trial
     if cfg.kill_sweeper_after is not None:
         ran = Path(cfg.marker_dir)
         ran.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,293 @@
+"""A benchmark: every cell tuned with the same budget on validation, then judged once on test.
+
+``tlsweep -m hpo=tpe method=scratch,simclr sample_size=n25,n100`` is four cells. Each cell gets
+a readable name (``simclr-tiny3d-synthetic_brain-n25-s0-tpe``), a folder of that name under the
+sweep dir, and a study of that name (a user's ``study_name`` becomes a prefix). All cells share
+the ``n_jobs`` slots: the driver asks the cell with the fewest jobs started, so a cluster never
+idles at one cell's tail, and every cell still gets exactly ``n_trials``. When a cell's study is
+done, its best configuration is rerun with ``final.seeds`` seeds (the same seeds for every cell,
+so methods compare paired), each judged once on the test split. A two-stage cell
+(``hpo.stage=source_then_target``) first tunes its pretraining on a source-side objective, then
+its fine-tuning with that stage's best fixed. Rerunning the command resumes every study and
+skips finished final seeds. See the README's benchmark section for the folder layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.tlsweep_sweeper import _schedule
+from hydra_plugins.tlsweep_sweeper._cell import Cell, stage
+from hydra_plugins.tlsweep_sweeper._progress import Progress
+from hydra_plugins.tlsweep_sweeper._settings import (
+    SweeperConfigError,
+    default_study_name,
+    objective_name,
+    sampler_label,
+)
+from hydra_plugins.tlsweep_sweeper._study import STEP_ATTR, CellStudy, Pending
+
+log = logging.getLogger(__name__)
+STAGES = ("target_only", "joint", "source_then_target")
+
+
+class Benchmark:
+    """Runs all cells of one multirun through one launcher (see the module docstring).
+
+    Args:
+        launcher: the Hydra launcher (shared by all cells).
+        master: the multirun's primary config.
+        compose: overrides -> a composed job config (Hydra's ``load_sweep_config``).
+        n_jobs: jobs in flight at once.
+        schedule: ``batch`` or ``async``.
+    """
+
+    def __init__(
+        self,
+        launcher: Any,
+        master: DictConfig,
+        compose: Callable[[list[str]], Any],
+        n_jobs: int,
+        schedule: str,
+    ) -> None:
+        self.launcher, self.master, self.compose = launcher, master, compose
+        self.n_jobs, self.schedule = n_jobs, schedule
+        self.sweep_dir = Path(str(master.hydra.sweep.dir))
+        self.cells: list[Cell] = []
+        self.n_launched = 0
+
+    def add_cell(
+        self, name: str | None, config: DictConfig, settings: DictConfig, arguments: list[str]
+    ) -> Cell:
+        """Add one cell and open (or resume) its studies."""
+        subdir = name or ""
+        folder = self.sweep_dir / subdir if name else self.sweep_dir
+        cell = Cell(name, config, folder, subdir)
+        if name is None:
+            study_name = settings.study_name or default_study_name(config)
+        else:
+            study_name = f"{settings.study_name}-{name}" if settings.study_name else name
+        mode = stage(config)
+        own = dict(settings.search_space_defaults or {})
+        pretrain = dict(OmegaConf.select(config, "method.pretrain_search_space", default={}) or {})
+        if mode != "target_only" and not pretrain:
+            log.info(f"{name}: the method has no pretraining to tune; hpo.stage={mode} ignored")
+        common = {"config": config, "compose": self.compose, "arguments": arguments, "cell": name}
+        if mode == "source_then_target" and pretrain:
+            source_trials = OmegaConf.select(config, "hpo.source_trials", default=None)
+            cell.stages.append(
+                CellStudy(
+                    settings,
+                    folder=folder / "stage1",
+                    subdir=f"{subdir}/stage1",
+                    study_name=f"{study_name}-stage1",
+                    space_defaults=pretrain,
+                    role="source",
+                    directions=["minimize"],
+                    n_trials=settings.n_trials if source_trials is None else int(source_trials),
+                    **common,
+                )
+            )
+        if mode == "joint":
+            own = {**pretrain, **own}
+        cell.stages.append(
+            CellStudy(
+                settings,
+                folder=folder,
+                subdir=subdir,
+                study_name=study_name,
+                space_defaults=own,
+                **common,
+            )
+        )
+        self.cells.append(cell)
+        return cell
+
+    def run(self) -> None:
+        """Launch every cell's jobs until all studies and final seeds are done."""
+        parallel = self.n_jobs if _is_local(self.launcher) else 1
+        for cell in self.cells:
+            cell.parallel_jobs = parallel
+            for study in cell.stages:
+                study.parallel_jobs = parallel
+        if any(c.is_tlsweep for c in self.cells):
+            self._write_benchmark_yaml()
+        first = self.cells[0].stages[-1]
+        self.progress = Progress(
+            sampler_label(first.study.sampler),
+            sum(s.target for c in self.cells for s in c.stages),
+            objective_name(self.master),
+        )
+        run = _schedule.run_async if self.schedule == "async" else _schedule.run_batches
+        try:
+            run(self._next_batch, self._launch, self._settle, self.n_jobs)
+        finally:
+            self.progress.close()
+            for cell in self.cells:
+                for study in cell.stages:
+                    study.write_outputs(self._command)
+        self._report()
+
+    # ---- the loop ----
+
+    def _next_batch(self, k: int) -> list[Pending]:
+        batch: list[Pending] = []
+        while len(batch) < k:
+            grown = False
+            for cell in sorted(self.cells, key=lambda c: c.started):
+                if len(batch) >= k:
+                    break
+                job = cell.next_job()
+                if job is not None:
+                    job.index, self.n_launched = self.n_launched, self.n_launched + 1
+                    batch.append(job)
+                    cell.started += 1
+                    grown = True
+            if not grown:
+                break
+        if batch and self.schedule == "batch":
+            studies = {id(p.study): p.study for p in batch if p.study is not None}
+            for study in studies.values():
+                study.step += 1
+            for p in batch:
+                if p.trial is not None:
+                    p.trial.set_user_attr(STEP_ATTR, p.study.step)
+        self._show()
+        return batch
+
+    def _launch(self, batch: list[Pending]) -> list[Any]:
+        """Launch ``batch``; one result (a ``JobReturn`` or an exception) per job.
+
+        A submitit launcher raises for its whole batch when one job dies (e.g. ``scancel``),
+        which would fail its siblings while they still run; it can launch from threads, so each
+        job of a batch gets its own call there, and only the dead job fails.
+        """
+        if len(batch) > 1 and _schedule.launcher_is_thread_safe(self.launcher):
+            with ThreadPoolExecutor(len(batch), thread_name_prefix="tlsweep-job") as pool:
+                return [r[0] for r in pool.map(lambda p: self._launch([p]), batch)]
+        jobs = [[*p.overrides, f"hydra.sweep.subdir={p.subdir}"] for p in batch]
+        try:
+            return list(self.launcher.launch(jobs, initial_job_idx=batch[0].index))
+        except Exception as e:  # the job died or the cluster refused it
+            return [e] * len(batch)
+
+    def _settle(self, pending: Pending, result: Any) -> None:
+        if pending.study is not None:
+            pending.study.settle(pending, result)
+        else:
+            pending.owner.settle_final(pending, result)
+        self._show()
+
+    # ---- reporting ----
+
+    def _show(self) -> None:
+        studies = [s for c in self.cells for s in c.stages]
+        done = sum(s.n_done() for s in studies)
+        running = sum(s.running for s in studies) + sum(len(c.finals_running) for c in self.cells)
+        failed = sum(len(s.failed()) for s in studies)
+        best = studies[0].best_label() if len(studies) == 1 else None
+        seeds = sum(len(c.seeds) for c in self.cells)
+        finals = sum(len(c.finals_done) for c in self.cells)
+        extra = f"final seeds {finals}/{seeds}" if seeds else None
+        self.progress.update(done, running, failed, best, extra)
+
+    def _command(self, overrides: list[str]) -> str:
+        from hydra_plugins.tlsweep_sweeper._outputs import shell_command
+
+        argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "python"
+        program = f"python {argv0}" if argv0.endswith(".py") else Path(argv0).name
+        return shell_command(program, overrides)
+
+    def _write_benchmark_yaml(self) -> None:
+        """Record the benchmark's cells; a later command into the same folder adds its own.
+
+        So ``hpo=tpe`` and then ``hpo=untuned`` into one folder make one benchmark of both
+        (tuned vs untuned), and the report calls only cells no command asked for "extra".
+        """
+        path = self.sweep_dir / "benchmark.yaml"
+        old = OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
+        final = OmegaConf.select(self.cells[0].config, "final", default=None)
+        final = OmegaConf.to_container(final) if final is not None else None
+        if old.get("final") not in (None, final):
+            log.warning(f"final settings differ from an earlier command's in {path}: {final}")
+        command = self._command(list(self.master.hydra.overrides.task))
+        cells = {c["name"]: c for c in old.get("cells") or []}
+        cells.update({c.name: c.summary() for c in self.cells if c.is_tlsweep})
+        content = {
+            "command": command,
+            "commands": [*[c for c in old.get("commands") or [] if c != command], command],
+            "objective": objective_name(self.master),
+            "direction": str(OmegaConf.select(self.master, "direction", default="minimize")),
+            "final": final,
+            "cells": list(cells.values()),
+        }
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(content), path)
+
+    def _report(self) -> None:
+        aborted = [m for c in self.cells for s in c.stages if (m := s.abort_message())]
+        if any(c.is_tlsweep for c in self.cells):
+            tracked = OmegaConf.select(self.master, "tracking.enabled", default=False)
+            _publish(self.sweep_dir, mlflow=bool(tracked))
+        if aborted:
+            raise SweepAbortedError(
+                "Sweep stopped: "
+                + " | ".join(aborted)
+                + ". Raise hydra.sweeper.max_failure_rate to tolerate more; rerunning the same "
+                "command resumes the studies."
+            )
+        studies = [s for c in self.cells for s in c.stages]
+        done, target = sum(s.n_done() for s in studies), sum(s.target for s in studies)
+        if done < target:
+            log.warning(f"the grid is exhausted with {done}/{target} trials done")
+        log.info(f"{done} trials done; results in {self.sweep_dir}")
+
+
+class SweepAbortedError(SweeperConfigError):
+    """Too many trials failed: a study stopped early."""
+
+
+def check_stage(config: DictConfig) -> None:
+    mode = stage(config)
+    if mode not in STAGES:
+        options = ", ".join(STAGES)
+        raise SweeperConfigError(f"hpo.stage={mode} is not a valid option; options: {options}")
+
+
+def _is_local(launcher: Any) -> bool:
+    """Whether the launcher runs several jobs at once on this machine, sharing its CPUs.
+
+    Hydra's basic launcher runs them one after another; on SLURM each job has its allocation.
+    """
+    return type(launcher).__name__ in ("LocalLauncher", "JoblibLauncher")
+
+
+def _publish(sweep_dir: Path, mlflow: bool) -> None:
+    """Write benchmark.csv, print the summary, write the report (and log it to MLflow).
+
+    In a child process: the report needs pandas, matplotlib and MLflow, and the sweeper's own
+    process stays light. A failed report does not fail the sweep: ``tlsweep report`` redoes it.
+    """
+    code = (
+        "import sys; from tlsweep.report.cli import main; d = sys.argv[1]; main([d, '--summary']);"
+        " sys.exit(main([d, *sys.argv[2:]]))"
+    )
+    args = [str(sweep_dir), *(["--mlflow"] if mlflow else [])]
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, *args], check=False)
+    except OSError as e:
+        log.warning(f"no benchmark report: {e}")
+        return
+    if proc.returncode:
+        log.warning(
+            f"the benchmark report failed (exit {proc.returncode}); "
+            f"rerun: tlsweep report {sweep_dir}"
+        )

@@ -1,0 +1,71 @@
+"""What the sweeper tells each job it launches: its role, cell, study and trial.
+
+The sweeper passes this bookkeeping through the job's environment, set by Hydra's own
+``hydra.job.env_set`` (``run_job`` applies it around the task function, in whichever process
+the launcher runs the job). It never enters the job's config: not ``override_dirname``, not the
+logged params, and it cannot clash with a user's own keys. This module is shared by the sweeper
+and the trial side (``tlsweep.run``), so it imports only the standard library.
+"""
+
+# No `from __future__ import annotations`: Hydra's plugin scan runs this module without
+# registering it in sys.modules, and dataclasses cannot resolve string annotations then.
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+ROLES = ("run", "trial", "source", "final")
+_PREFIX = "TLSWEEP_JOB_"
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One job's place in a benchmark.
+
+    Attributes:
+        role: ``run`` (a plain run, not launched by the tlsweep sweeper), ``trial`` (a tuning
+            trial: validation only), ``source`` (a stage-1 trial scored on the source task) or
+            ``final`` (a rerun of a cell's selected configuration, judged once on test).
+        cell: the cell's readable name, e.g. ``simclr-sfcn-synthetic_brain-n25-s0-tpe``.
+        study: the Optuna study the job belongs to (its trials report to it).
+        storage: that study's storage (journal file path or RDB URL).
+        trial: the trial number within the study (trials), or the selected trial (finals).
+        parallel_jobs: how many jobs share this machine's CPUs (local launchers only).
+    """
+
+    role: str = "run"
+    cell: str | None = None
+    study: str | None = None
+    storage: str | None = None
+    trial: int | None = None
+    parallel_jobs: int = 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "JobInfo":
+        """Read the job's info from the environment (a plain run when nothing is set)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(_PREFIX + f.name.upper())
+            if raw:
+                values[f.name] = int(raw) if f.name in ("trial", "parallel_jobs") else raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that carry this info."""
+        return {
+            _PREFIX + k.upper(): str(v) for k, v in asdict(self).items() if v not in (None, "")
+        }
+
+    def overrides(self) -> list[str]:
+        """Hydra overrides that set :meth:`env` in the launched job."""
+        return [f"++hydra.job.env_set.{k}={_quote(v)}" for k, v in self.env().items()]
+
+    @property
+    def in_study(self) -> bool:
+        """Whether the job is a tuning trial (of either stage), which must never see test."""
+        return self.role in ("trial", "source")
+
+
+def _quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"

@@ -1,0 +1,151 @@
+"""Write a realistic benchmark folder, in the layout the sweeper leaves (benchmark_layout.md).
+
+Each tuned cell runs a real Optuna study in a JournalStorage file in its folder (one pruned and
+one failed trial among them), and its ``optimization_results.yaml`` and ``trials.csv`` are
+written by the sweeper's own writer. Final seeds get ``metrics.json`` files whose test values
+are known in closed form (:func:`final_mae`), so tests can recompute every statistic by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from hydra_plugins.tlsweep_sweeper._outputs import shell_command, write_outputs
+
+SIZES = {"n25": 25, "n100": 100}
+BASE = {"scratch": 12.0, "simclr": 10.0, "pretrain_freeze": 10.1}
+SEED_EFFECT = [0.0, 0.8, -0.5, 0.3, -0.2]  # shared by all methods: what pairing removes
+JITTER = {
+    "scratch": [0.2, -0.1, 0.1, 0.0, -0.2],
+    "simclr": [0.0, 0.1, -0.1, 0.05, -0.05],
+    "pretrain_freeze": [0.3, -0.4, 0.5, -0.3, 0.2],
+}
+FIRST_SEED = 1000
+UNTUNED_PENALTY = 1.5
+
+
+def final_mae(method: str, n_train: int, k: int, untuned: bool = False) -> float:
+    """The test MAE of final seed ``FIRST_SEED + k`` of a cell (a closed form)."""
+    value = BASE[method] - math.log(n_train / 25) + SEED_EFFECT[k] + JITTER[method][k]
+    return value + (UNTUNED_PENALTY if untuned else 0.0)
+
+
+def cell_name(method: str, size: str, tuning: str = "tpe", encoder: str = "tiny3d") -> str:
+    return f"{method}-{encoder}-synthetic_brain-{size}-s0-{tuning}"
+
+
+def make_benchmark(
+    root: Path,
+    methods: tuple[str, ...] = ("scratch", "simclr", "pretrain_freeze"),
+    sizes: tuple[str, ...] = ("n25", "n100"),
+    seeds: int = 3,
+    n_trials: int = 6,
+    untuned: tuple[str, ...] = (),
+    tracking_uri: str | None = None,
+) -> Path:
+    """Write a benchmark of ``methods`` × ``sizes`` (tuned with TPE, ``n_trials`` each), plus
+    untuned twins of the ``untuned`` methods, with ``seeds`` final seeds per cell.
+
+    Returns:
+        The benchmark folder (``root``).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    cells = [(m, s, "tpe") for m in methods for s in sizes]
+    cells += [(m, s, "untuned") for m in untuned for s in sizes]
+    specs = [_cell(root, m, s, t, seeds, n_trials, tracking_uri) for m, s, t in cells]
+    spec = {
+        "command": f"tlsweep -m method={','.join(methods)} sample_size={','.join(sizes)} hpo=tpe",
+        "objective": "val/mae",
+        "direction": "minimize",
+        "final": {"seeds": seeds, "first_seed": FIRST_SEED, "resample": False},
+        "cells": specs,
+    }
+    (root / "benchmark.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return root
+
+
+def _cell(
+    root: Path, method: str, size: str, tuning: str, seeds: int, n_trials: int, uri: str | None
+) -> dict[str, Any]:
+    name = cell_name(method, size, tuning)
+    folder = root / name
+    folder.mkdir()
+    n_trials = 0 if tuning == "untuned" else n_trials
+    storage = str(folder / "optuna_journal.log")
+    params: dict[str, Any] = {}
+    if n_trials:
+        study = _study(name, storage, method, SIZES[size], n_trials)
+        write_outputs(study, folder, storage, lambda p: shell_command("tlsweep", _args(p)))
+        params = study.best_params if study.best_trials else {}
+        for trial in study.trials:
+            _job(folder / str(trial.number), "trial", name, trial.number, trial.params, uri,
+                 {"val/mae": trial.value} if trial.value is not None else {})  # fmt: skip
+    for k in range(seeds):
+        mae = final_mae(method, SIZES[size], k, tuning == "untuned")
+        metrics = {"val/mae": mae - 0.5, "val/r2": 1 - (mae - 0.5) / 20}
+        metrics |= {"test/mae": mae, "test/r2": 1 - mae / 20}
+        _job(folder / "final" / f"seed{FIRST_SEED + k}", "final", name, FIRST_SEED + k, params,
+             uri, metrics, wall_s=60.0 + 10 * k)  # fmt: skip
+    return {
+        "name": name, "dir": name, "method": method, "encoder": "tiny3d",
+        "dataset": "synthetic_brain", "sample_size": size, "n_train": SIZES[size], "seed": 0,
+        "tuning": tuning, "stage": "target_only", "n_trials": n_trials, "stage1_trials": 0,
+        "study_name": name, "storage": storage,
+    }  # fmt: skip
+
+
+def _study(name: str, storage: str, method: str, n_train: int, n_trials: int) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=name,
+        storage=optuna.storages.JournalStorage(JournalFileBackend(storage)),
+        sampler=optuna.samplers.RandomSampler(seed=len(name)),
+        direction="minimize",
+    )
+
+    for number in range(n_trials):  # ask/tell: one pruned and one failed trial, no tracebacks
+        trial = study.ask()
+        lr = trial.suggest_float("train.lr", 1e-4, 1e-1, log=True)
+        wd = trial.suggest_float("train.weight_decay", 1e-6, 1e-2, log=True)
+        if number in (2, 3):
+            study.tell(trial, state=TrialState.PRUNED if number == 2 else TrialState.FAIL)
+            continue
+        study.tell(
+            trial, BASE[method] - 0.5 - math.log(n_train / 25) + (math.log10(lr) + 2.5) ** 2 + wd
+        )
+    return study
+
+
+def _args(params: dict[str, Any]) -> list[str]:
+    return [f"{k}={v}" for k, v in params.items()]
+
+
+def _job(
+    folder: Path,
+    role: str,
+    cell: str,
+    seed: int,
+    params: dict[str, Any],
+    uri: str | None,
+    metrics: dict[str, float],
+    wall_s: float = 5.0,
+) -> None:
+    """A Hydra job dir: ``metrics.json`` and ``.hydra/config.yaml`` (with the tracking keys)."""
+    (folder / ".hydra").mkdir(parents=True)
+    record = {
+        "role": role, "cell": cell, "seed": seed, "params": params, "metrics": metrics,
+        "objective": "val/mae", "direction": "minimize", "best_epoch": 3, "wall_s": wall_s,
+        "mlflow_run_id": None, "status": "ok",
+    }  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(record))
+    tracking = {"enabled": uri is not None, "uri": uri or "sqlite:///mlflow.db"}
+    config = {"seed": seed, "tracking": tracking | {"experiment": "tlsweep-report-test"}}
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))

@@ -1,0 +1,60 @@
+"""Cells of a plain Hydra app: own folders and studies, equal budgets, interleaved slots."""
+
+from __future__ import annotations
+
+import optuna
+
+from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+
+
+def _study(folder) -> optuna.Study:  # noqa: ANN001
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / "optuna_journal.log"))
+    )
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage)
+
+
+def test_cells_under_a_fixed_study_name_never_collide_and_share_slots(sweep) -> None:
+    s = sweep()
+    s.ok(
+        "hpo=random",
+        "method=none,toy",
+        "x0=interval(-2,2)",
+        "hydra.sweeper.study_name=mine",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=2",
+    )
+    studies = {name: _study(s.dir / name) for name in ("none", "toy")}
+    assert {n: st.study_name for n, st in studies.items()} == {
+        "none": "mine-none",
+        "toy": "mine-toy",
+    }
+    for study in studies.values():  # equal budgets
+        assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+        # interleaved: every batch of two slots held one trial of each cell
+        assert sorted(t.user_attrs["tlsweep:step"] for t in study.trials) == [1, 2, 3]
+    assert {t.params["x1"] for t in studies["toy"].trials} <= {-1, 0}  # the cell's own space
+    assert "x1" not in studies["none"].trials[0].params
+    for name in studies:  # job folders live in the cell's folder
+        assert sorted(p.name for p in (s.dir / name).iterdir() if p.name.isdigit()) == [
+            "0",
+            "1",
+            "2",
+        ]
+
+
+def test_cells_false_makes_the_group_one_categorical_dimension(sweep) -> None:
+    s = sweep()
+    s.ok("hpo=random", "method=none,toy", "hydra.sweeper.cells=false", "hydra.sweeper.n_trials=4")
+    study = s.study()  # one study, in the sweep dir itself
+    assert len(study.trials) == 4
+    assert {t.params["method"] for t in study.trials} <= {"none", "toy"}
+
+
+def test_job_info_round_trips_through_the_environment() -> None:
+    job = JobInfo(role="final", cell="a-b", study="s'1", storage="/x y/j.log", trial=3)
+    assert JobInfo.from_env(job.env()) == job
+    assert JobInfo.from_env({}) == JobInfo()
+    assert not job.in_study and JobInfo(role="source").in_study
+    assert "++hydra.job.env_set.TLSWEEP_JOB_STUDY='s\\'1'" in job.overrides()

@@ -1,0 +1,135 @@
+"""The final-evaluation statistics: per-cell mean, sd and Student-t CI; selection gap; paired
+differences between methods on the same final seeds.
+
+Pure functions of the ``benchmark.csv`` table (numpy, scipy, pandas), so a test can recompute
+every number by hand. Only rows with ``status == "ok"`` count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from tlsweep.train.metrics import MAXIMIZE
+
+PAIR_AXES = ("dataset", "encoder", "sample_size", "seed_cell", "tuning", "stage")
+CELL_AXES = ("method", *PAIR_AXES)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample sd (ddof=1) and the two-sided Student-t CI of the mean of ``n`` values."""
+
+    n: int
+    mean: float
+    sd: float
+    ci_low: float
+    ci_high: float
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the CI (False when the CI is undefined)."""
+        return self.ci_low <= value <= self.ci_high
+
+
+def summarize(values: object, confidence: float = 0.95) -> Summary:
+    """Summarise finite ``values``; sd and CI are NaN with fewer than two of them."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(x.mean())
+    if n < 2:
+        return Summary(n, mean, math.nan, math.nan, math.nan)
+    sd = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    return Summary(n, mean, sd, mean - half, mean + half)
+
+
+def maximize(metric: str) -> bool:
+    """Whether larger is better for ``metric`` (``test/r2`` → True, ``test/mae`` → False)."""
+    return metric.rsplit("/", 1)[-1] in MAXIMIZE
+
+
+def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of final seeds that ran to the end."""
+    return frame[frame["status"] == "ok"]
+
+
+def metric_columns(frame: pd.DataFrame, split: str = "test") -> list[str]:
+    """The ``<split>/<metric>`` columns of ``frame`` that hold any value."""
+    cols = [c for c in frame if str(c).startswith(f"{split}/")]
+    return [c for c in cols if pd.to_numeric(frame[c], errors="coerce").notna().any()]
+
+
+def cell_stats(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per cell: its axes, ``best_value``, ``selection_gap`` and, per metric,
+    ``<metric>_{n,mean,sd,ci_low,ci_high}`` over the cell's final seeds.
+
+    The selection gap is the best trial's validation value minus the mean validation objective
+    of the cell's final reruns: how optimistic the tuned score was (negative when minimising and
+    the winner was lucky).
+    """
+    metrics = metrics if metrics is not None else metric_columns(frame, "test")
+    rows = []
+    for cell, group in frame.groupby("cell", sort=False):
+        first = group.iloc[0]
+        good = ok_rows(group)
+        row = {"cell": cell, **{a: first.get(a) for a in (*CELL_AXES, "n_train")}}
+        row["best_value"] = float(first.get("best_value", math.nan))
+        objective = first.get("objective")
+        reruns = summarize(good[objective]) if objective in good else summarize([])
+        row["selection_gap"] = row["best_value"] - reruns.mean
+        for metric in metrics:
+            summary = summarize(good[metric]) if metric in good else summarize([])
+            row |= {f"{metric}_{k}": v for k, v in asdict(summary).items()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def seed_values(group: pd.DataFrame, metric: str) -> pd.Series:
+    """``metric`` per final seed of one cell (ok rows only), indexed by ``final_seed``."""
+    good = ok_rows(group)
+    values = pd.to_numeric(good[metric], errors="coerce")
+    return pd.Series(values.to_numpy(), index=good["final_seed"].to_numpy()).dropna()
+
+
+def paired_summary(a: pd.Series, b: pd.Series) -> Summary:
+    """Summary of ``a - b`` over the final seeds both have (Series indexed by final seed)."""
+    common = a.index.intersection(b.index)
+    return summarize(a.loc[common].to_numpy() - b.loc[common].to_numpy())
+
+
+def paired_differences(
+    frame: pd.DataFrame,
+    metric: str,
+    baseline: str = "scratch",
+    axis: str = "method",
+    match: tuple[str, ...] = PAIR_AXES,
+) -> pd.DataFrame:
+    """Each ``axis`` value's difference to ``baseline`` on ``metric``, paired by final seed.
+
+    Rows are matched on the ``match`` columns (the other cell axes) and on ``final_seed``.
+
+    Returns:
+        One row per (value, match key): the ``match`` columns, ``axis``, ``baseline``, and the
+        :class:`Summary` fields of the paired difference (``value - baseline``).
+    """
+    match = tuple(m for m in match if m in frame and m != axis)
+    rows = []
+    for key, group in frame.groupby(list(match), sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        base = group[group[axis] == baseline]
+        if base.empty:
+            continue
+        base_values = seed_values(base, metric)
+        for value, other in group[group[axis] != baseline].groupby(axis, sort=False):
+            summary = paired_summary(seed_values(other, metric), base_values)
+            rows.append({**dict(zip(match, key)), axis: value, "baseline": baseline}
+                        | asdict(summary))  # fmt: skip
+    columns = [*match, axis, "baseline", "n", "mean", "sd", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=columns)
