@@ -25,7 +25,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tlsweep_sweeper import _schedule
-from hydra_plugins.tlsweep_sweeper._cell import Cell, stage
+from hydra_plugins.tlsweep_sweeper._cell import Cell
+from hydra_plugins.tlsweep_sweeper._cells import stage
 from hydra_plugins.tlsweep_sweeper._progress import Progress
 from hydra_plugins.tlsweep_sweeper._settings import (
     SweeperConfigError,

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.tlsweep_sweeper._cells import cell_name
+from hydra_plugins.tlsweep_sweeper._cells import cell_axes
 from hydra_plugins.tlsweep_sweeper._outcome import outcome
 from hydra_plugins.tlsweep_sweeper._study import CellStudy, Pending
 from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
@@ -33,7 +33,7 @@ class Cell:
         self.name, self.config, self.folder, self.subdir = name, config, folder, subdir
         self.stages: list[CellStudy] = []
         self.started = 0
-        self.is_tlsweep = cell_name(config) is not None  # else a plain Hydra app's cell
+        self.is_tlsweep = cell_axes(config) is not None  # else a plain Hydra app's cell
         final = OmegaConf.select(config, "final", default=None) if self.is_tlsweep else None
         n_final = int(final.seeds) if final is not None else 0
         self.resample = bool(final.resample) if final is not None else False
@@ -49,11 +49,10 @@ class Cell:
     def next_job(self) -> Pending | None:
         """The next job this cell can start now, or None (waiting, or done)."""
         for number, study in enumerate(self.stages):
-            if study.finished():
-                continue
-            if number > 0 and not study.fixed:
+            if number > 0 and not study.fixed:  # the stage before is done: hand on its best
                 study.fixed = self.stages[number - 1].best_param_overrides()
-            return study.ask() if study.wants_more() else None
+            if not study.finished():
+                return study.ask() if study.wants_more() else None
         return self._next_final()
 
     def _next_final(self) -> Pending | None:
@@ -95,30 +94,18 @@ class Cell:
 
     def summary(self) -> dict[str, Any]:
         """This cell's entry in ``benchmark.yaml``."""
-        choices = self.config.hydra.runtime.choices
         stage1 = self.stages[0] if len(self.stages) > 1 else None
         target = self.stages[-1]
         return {
             "name": self.name,
             "dir": self.subdir,
-            "method": choices.method,
-            "encoder": choices.encoder,
-            "dataset": choices.dataset,
-            "sample_size": str(self.config.sample_size.name),
+            **(cell_axes(self.config) or {}),
             "n_train": int(self.config.sample_size.n_train),
-            "seed": int(self.config.seed),
-            "tuning": self.name.split("-")[5] if self.name else None,
-            "stage": stage(self.config),
             "n_trials": target.n_trials,
             "stage1_trials": stage1.n_trials if stage1 else 0,
             "study_name": target.study.study_name,
             "storage": target.storage,
         }
-
-
-def stage(config: DictConfig) -> str:
-    """The cell's ``hpo.stage`` (``target_only`` outside tlsweep)."""
-    return str(OmegaConf.select(config, "hpo.stage", default="target_only"))
 
 
 def _key(override: str) -> str:

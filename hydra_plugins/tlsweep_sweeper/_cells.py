@@ -80,22 +80,42 @@ def sweeper_settings(config: DictConfig) -> dict[str, Any]:
 CELL_GROUPS = ("method", "encoder", "dataset")
 
 
-def cell_name(config: DictConfig) -> str | None:
-    """The readable name of the cell ``config`` belongs to, or None outside tlsweep.
+def cell_axes(config: DictConfig) -> dict[str, Any] | None:
+    """What makes ``config``'s cell, or None outside tlsweep (no method/encoder/dataset groups).
 
-    ``<method>-<encoder>-<dataset>-<sample size>-s<seed>-<tuning>[-<stage>]``, e.g.
-    ``simclr-sfcn-synthetic_brain-n25-s0-tpe``: the name of the cell's study, its folder, its
-    MLflow parent run and its rows in the benchmark tables. ``<tuning>`` is the ``hpo`` preset,
-    or ``untuned`` when the cell runs no trials; the stage is added unless it is ``target_only``.
+    Returns:
+        ``method``, ``encoder``, ``dataset``, ``sample_size``, ``seed``, ``tuning`` (the ``hpo``
+        preset, or ``untuned`` when the cell runs no trials) and ``stage`` (``hpo.stage``).
     """
     choices = OmegaConf.select(config, "hydra.runtime.choices", default=None)
     if choices is None or any(not choices.get(g) for g in CELL_GROUPS):
         return None
     size = OmegaConf.select(config, "sample_size.name", default=None) or choices.get("sample_size")
-    seed = OmegaConf.select(config, "seed", default=0)
-    tuning = choices.get("hpo") or "none"
-    if OmegaConf.select(config, "hydra.sweeper.n_trials", default=1) == 0:
-        tuning = "untuned"
-    name = "-".join([*(str(choices[g]) for g in CELL_GROUPS), str(size), f"s{seed}", tuning])
-    stage = OmegaConf.select(config, "hpo.stage", default="target_only")
-    return name if stage == "target_only" else f"{name}-{stage}"
+    untuned = OmegaConf.select(config, "hydra.sweeper.n_trials", default=1) == 0
+    return {
+        **{g: str(choices[g]) for g in CELL_GROUPS},
+        "sample_size": str(size),
+        "seed": int(OmegaConf.select(config, "seed", default=0)),
+        "tuning": "untuned" if untuned else str(choices.get("hpo") or "none"),
+        "stage": stage(config),
+    }
+
+
+def cell_name(config: DictConfig) -> str | None:
+    """The readable name of the cell ``config`` belongs to, or None outside tlsweep.
+
+    ``<method>-<encoder>-<dataset>-<sample size>-s<seed>-<tuning>[-<stage>]``, e.g.
+    ``simclr-sfcn-synthetic_brain-n25-s0-tpe``: the name of the cell's study, its folder, its
+    MLflow parent run and its rows in the benchmark tables; the stage is added unless it is
+    ``target_only``.
+    """
+    axes = cell_axes(config)
+    if axes is None:
+        return None
+    parts = [axes[g] for g in (*CELL_GROUPS, "sample_size")] + [f"s{axes['seed']}", axes["tuning"]]
+    return "-".join(parts + ([axes["stage"]] if axes["stage"] != "target_only" else []))
+
+
+def stage(config: DictConfig) -> str:
+    """The cell's ``hpo.stage`` (``target_only`` outside tlsweep)."""
+    return str(OmegaConf.select(config, "hpo.stage", default="target_only"))
