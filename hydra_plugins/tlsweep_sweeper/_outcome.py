@@ -40,10 +40,7 @@ class Outcome:
 def outcome(result: JobReturn | BaseException, n_objectives: int) -> Outcome:
     """Interpret a job's result (see the module docstring)."""
     if isinstance(result, BaseException):
-        # submitit names the job's own stderr file in its error
-        found = re.search(r"(/\S+_log\.err)", str(result))
-        error = f"job died: {_first_line(result)}"
-        return Outcome(TrialState.FAIL, error=error, log=found.group(1) if found else None)
+        return Outcome(TrialState.FAIL, error=_death(result), log=_job_log(str(result)))
     log = _log_path(result)
     if result.status == JobStatus.COMPLETED:
         values = as_values(result._return_value, n_objectives)
@@ -77,6 +74,22 @@ def _log_path(result: JobReturn) -> str | None:
         return str(Path(hydra.runtime.output_dir) / f"{hydra.job.name}.log")
     except Exception:  # a JobReturn from a launcher that fills in less
         return None
+
+
+def _death(error: BaseException) -> str:
+    """Why a job died, in one line; with the scheduler's state (e.g. CANCELLED) when it says."""
+    state = re.search(r"state:? ?([A-Z_]+)", str(error))
+    why = f"job died: {_first_line(error)}"
+    return f"{why} (state {state.group(1)})" if state and state.group(1) not in why else why
+
+
+def _job_log(message: str) -> str | None:
+    """The job's stderr file named in submitit's error (or next to its result file)."""
+    found = re.search(r"(/\S+_log\.err)", message)
+    if found:
+        return found.group(1)
+    result = re.search(r"(/\S+)_result\.pkl", message)
+    return f"{result.group(1)}_log.err" if result else None
 
 
 def _first_line(error: Any) -> str:

@@ -1,0 +1,29 @@
+"""How a finished job reads to Optuna, in-process: values, NaNs, and jobs that died."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from optuna.trial import TrialState
+
+from hydra_plugins.tlsweep_sweeper._outcome import as_values, outcome
+
+
+def test_a_cancelled_submitit_job_names_its_state_and_its_log() -> None:
+    died = RuntimeError(
+        "Job 18_0 (task: 0) with path /tmp/s/.submitit/18_0/18_0_0_result.pkl\n"
+        "has not produced any output (state: CANCELLED by 0)"
+    )
+    out = outcome(died, 1)
+    assert out.state == TrialState.FAIL
+    assert "state CANCELLED" in out.error and "\n" not in out.error
+    assert out.log == "/tmp/s/.submitit/18_0/18_0_0_log.err"
+
+
+@pytest.mark.parametrize(
+    ("value", "n", "expected"),
+    [(1.5, 1, [1.5]), ((1, 2), 2, [1.0, 2.0]), (math.nan, 1, None), (1, 2, None)],
+)
+def test_as_values(value: object, n: int, expected: list[float] | None) -> None:
+    assert as_values(value, n) == expected
