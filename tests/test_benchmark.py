@@ -11,12 +11,12 @@ import csv
 import json
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.nifti_folder import write_nifti_folder
+from tests.sweeper.conftest import journal_study
 from tests.test_cli import tlsweep
 
 pytestmark = pytest.mark.slow
@@ -37,14 +37,6 @@ COMMAND = (
 )
 
 
-def _study(folder: Path) -> optuna.Study:
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(folder / "optuna_journal.log"))
-    )
-    (summary,) = optuna.get_all_study_summaries(storage)
-    return optuna.load_study(study_name=summary.study_name, storage=storage)
-
-
 def _runs(db: Path) -> list:
     client = MlflowClient(tracking_uri=f"sqlite:///{db}")
     return client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
@@ -57,7 +49,7 @@ def test_benchmark_tunes_each_cell_equally_then_judges_finals_on_test_and_resume
     assert result.returncode == 0, result.stderr[-3000:]
     bench = tmp_path / "bench"
     for cell in CELLS:
-        study = _study(bench / cell)
+        study = journal_study(bench / cell)
         assert study.study_name == cell  # readable, derived from the cell
         assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2  # equal budgets
         assert study.metric_names == ["val/mae"]
@@ -112,10 +104,10 @@ def test_benchmark_tunes_each_cell_equally_then_judges_finals_on_test_and_resume
     # resume a half-finished benchmark: one final seed lost, everything else kept
     lost = bench / CELLS[0] / "final" / "seed1001" / "metrics.json"
     lost.unlink()
-    before = {c: len(_study(bench / c).trials) for c in CELLS}
+    before = {c: len(journal_study(bench / c).trials) for c in CELLS}
     again = tlsweep(*COMMAND, cwd=tmp_path, cache_dir=cache_dir)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert {c: len(_study(bench / c).trials) for c in CELLS} == before  # no new trials
+    assert {c: len(journal_study(bench / c).trials) for c in CELLS} == before  # no new trials
     assert lost.exists()
     finals = [
         r for r in _runs(tmp_path / "mlflow.db") if r.data.tags.get("tlsweep.role") == "final"
@@ -210,7 +202,7 @@ def test_two_stage_tuning_fixes_stage_one_best_pretraining_for_stage_two(
         / "bench"
         / "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random-source_then_target"
     )
-    stage1, stage2 = _study(cell / "stage1"), _study(cell)
+    stage1, stage2 = journal_study(cell / "stage1"), journal_study(cell)
     assert stage1.metric_names == ["source_val/loss"]
     assert [t.state.name for t in stage1.trials] == ["COMPLETE"] * 2
     assert set(stage1.best_params) == {"pretrain.lr", "pretrain.weight_decay"}
@@ -239,7 +231,7 @@ def test_two_stage_tuning_fixes_stage_one_best_pretraining_for_stage_two(
         cache_dir=cache_dir,
     )
     assert joint.returncode == 0, joint.stderr[-3000:]
-    both = _study(
+    both = journal_study(
         tmp_path / "bench" / "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random-joint"
     )
     assert set(both.trials[0].params) == {

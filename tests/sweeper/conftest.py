@@ -33,11 +33,16 @@ class Sweep:
 
     def study(self) -> optuna.Study:
         """The (single) study in the sweep dir's journal."""
-        storage = optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(self.dir / "optuna_journal.log"))
-        )
-        (summary,) = optuna.get_all_study_summaries(storage)
-        return optuna.load_study(study_name=summary.study_name, storage=storage)
+        return journal_study(self.dir)
+
+
+def journal_study(folder: Path) -> optuna.Study:
+    """The one study in ``folder/optuna_journal.log`` (a sweep dir or a cell's folder)."""
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / "optuna_journal.log"))
+    )
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage)
 
 
 @pytest.fixture

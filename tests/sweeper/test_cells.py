@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import optuna
-
 from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
-
-
-def _study(folder) -> optuna.Study:  # noqa: ANN001
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(folder / "optuna_journal.log"))
-    )
-    (summary,) = optuna.get_all_study_summaries(storage)
-    return optuna.load_study(study_name=summary.study_name, storage=storage)
+from tests.sweeper.conftest import journal_study
 
 
 def test_cells_under_a_fixed_study_name_never_collide_and_share_slots(sweep) -> None:
@@ -25,7 +16,7 @@ def test_cells_under_a_fixed_study_name_never_collide_and_share_slots(sweep) -> 
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.n_jobs=2",
     )
-    studies = {name: _study(s.dir / name) for name in ("none", "toy")}
+    studies = {name: journal_study(s.dir / name) for name in ("none", "toy")}
     assert {n: st.study_name for n, st in studies.items()} == {
         "none": "mine-none",
         "toy": "mine-toy",
