@@ -115,6 +115,12 @@ class Benchmark:
     def run(self) -> None:
         """Launch every cell's jobs until all studies and final seeds are done."""
         parallel = self.n_jobs if _is_local(self.launcher) else 1
+        uri = str(OmegaConf.select(self.master, "tracking.uri", default=""))
+        if "slurm" in type(self.launcher).__name__.lower() and uri.startswith("sqlite"):
+            log.warning(
+                f"tracking.uri={uri} on SLURM: sqlite on a network file system is unsafe with "
+                "jobs on several nodes; use an MLflow server (tracking.uri=http://host:5000)"
+            )
         for cell in self.cells:
             cell.parallel_jobs = parallel
             for study in cell.stages:
