@@ -200,7 +200,7 @@ class Benchmark:
         done = sum(s.n_done() for s in studies)
         running = sum(s.running for s in studies) + sum(len(c.finals_running) for c in self.cells)
         failed = sum(len(s.failed()) for s in studies)
-        best = studies[0].best_label() if len(studies) == 1 else None
+        best = studies[0].best_label(self.progress.objective) if len(studies) == 1 else None
         seeds = sum(len(c.seeds) for c in self.cells)
         finals = sum(len(c.finals_done) for c in self.cells)
         extra = f"final seeds {finals}/{seeds}" if seeds else None

@@ -29,10 +29,10 @@ class Progress:
     def update(
         self, done: int, running: int, failed: int, best: str | None, extra: str | None = None
     ) -> None:
-        """Redraw (or log) the line; ``best`` is e.g. ``"4.21 (trial 5)"``."""
+        """Redraw (or log) the line; ``best`` is e.g. ``"best val/mae=4.21 (trial 5)"``."""
         line = f"[{self.label}] {done}/{self.n_trials} done · {running} running · {failed} failed"
         if best is not None:
-            line += f" · best {self.objective}={best}"
+            line += f" · {best}"
         if extra is not None:
             line += f" · {extra}"
         if self.live:

@@ -257,14 +257,14 @@ class CellStudy:
         params = {} if best is None else best.params
         return [f"{self.space.keys.get(k, k)}={format_value(v)}" for k, v in params.items()]
 
-    def best_label(self) -> str | None:
-        """E.g. ``"4.21 (trial 5)"``, or the size of the Pareto front."""
+    def best_label(self, objective: str) -> str | None:
+        """E.g. ``"best val/mae=4.21 (trial 5)"``, or the size of the Pareto front."""
         if not self.n_complete():
             return None
         if len(self.directions) == 1:
             b = self.study.best_trial
-            return f"{b.value:.4g} (trial {b.number})"
-        return f"{len(self.study.best_trials)} on the Pareto front"
+            return f"best {objective}={b.value:.4g} (trial {b.number})"
+        return f"Pareto front: {len(self.study.best_trials)} trials"
 
     def write_outputs(self, command: Callable[[list[str]], str]) -> None:
         write_outputs(self.study, self.folder, self.storage, lambda p: command(self._ov(p)))

@@ -27,3 +27,18 @@ def test_a_cancelled_submitit_job_names_its_state_and_its_log() -> None:
 )
 def test_as_values(value: object, n: int, expected: list[float] | None) -> None:
     assert as_values(value, n) == expected
+
+
+def test_the_progress_line_calls_a_pareto_front_no_best_value() -> None:
+    import io
+
+    from hydra_plugins.tlsweep_sweeper._progress import Progress
+
+    stream = io.StringIO()
+    stream.isatty = lambda: True  # type: ignore[method-assign]
+    progress = Progress("nsgaii", 8, "value", stream)
+    progress.update(3, 1, 0, "Pareto front: 2 trials")
+    assert stream.getvalue().endswith(
+        "[nsgaii] 3/8 done · 1 running · 0 failed · Pareto front: 2 trials"
+    )
+    assert "best" not in stream.getvalue()

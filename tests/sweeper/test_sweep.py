@@ -174,7 +174,7 @@ def test_resume_after_sigkill_completes_exactly_n_trials(sweep) -> None:
 
 def test_multi_objective_writes_the_pareto_front(sweep) -> None:
     s = sweep()
-    s.ok(
+    proc = s.ok(
         "hpo=tpe",
         X0,
         X1,
@@ -187,6 +187,9 @@ def test_multi_objective_writes_the_pareto_front(sweep) -> None:
     front = {sol["trial"] for sol in results["solutions"]}
     assert front == {t.number for t in s.study().best_trials}
     assert all(len(sol["values"]) == 2 for sol in results["solutions"])
+    # the progress line counts the front; it never calls it a best value
+    progress = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "6/6 done" in ln]
+    assert progress and "Pareto front: " in progress[-1] and "best" not in progress[-1]
 
 
 def test_rdb_storage_url(sweep, tmp_path) -> None:
