@@ -66,7 +66,7 @@ table-encoders: install  ## methods x encoders at one sample size
 table-tuning: install  ## tuned (TPE) vs untuned defaults, same cells and final seeds
 	$(TLSWEEP_BENCH) method=$(METHODS_$(SIZE)) sample_size=n25 hydra.sweep.dir=multirun/tuning-$(SIZE)
 	$(TLSWEEP_BENCH) method=$(METHODS_$(SIZE)) sample_size=n25 hpo=untuned \
-	  hydra.sweep.dir=multirun/tuning-$(SIZE)
+	  hydra.sweeper.n_trials=0 hydra.sweep.dir=multirun/tuning-$(SIZE)
 	$(REPORT) multirun/tuning-$(SIZE) --name tuning-$(SIZE) --cols tuning
 
 table-stages: install  ## target-only vs source-then-target tuning of the pretraining methods

@@ -37,7 +37,6 @@ from hydra_plugins.tlsweep_sweeper._settings import (
 from hydra_plugins.tlsweep_sweeper._study import STEP_ATTR, CellStudy, Pending
 
 log = logging.getLogger(__name__)
-STAGES = ("target_only", "joint", "source_then_target")
 
 
 class Benchmark:
@@ -260,13 +259,6 @@ class Benchmark:
 
 class SweepAbortedError(SweeperConfigError):
     """Too many trials failed: a study stopped early."""
-
-
-def check_stage(config: DictConfig) -> None:
-    mode = stage(config)
-    if mode not in STAGES:
-        options = ", ".join(STAGES)
-        raise SweeperConfigError(f"hpo.stage={mode} is not a valid option; options: {options}")
 
 
 def _is_local(launcher: Any) -> bool:

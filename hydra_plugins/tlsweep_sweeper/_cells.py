@@ -16,6 +16,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from hydra_plugins.tlsweep_sweeper._settings import SweeperConfigError
+
 
 def split_cells(arguments: list[str], config_loader: Any) -> tuple[list[list[str]], list[str]]:
     """Separate the cell axes from the other overrides.
@@ -78,6 +80,7 @@ def sweeper_settings(config: DictConfig) -> dict[str, Any]:
 
 
 CELL_GROUPS = ("method", "encoder", "dataset")
+STAGES = ("target_only", "joint", "source_then_target")
 
 
 def cell_axes(config: DictConfig) -> dict[str, Any] | None:
@@ -119,3 +122,22 @@ def cell_name(config: DictConfig) -> str | None:
 def stage(config: DictConfig) -> str:
     """The cell's ``hpo.stage`` (``target_only`` outside tlsweep)."""
     return str(OmegaConf.select(config, "hpo.stage", default="target_only"))
+
+
+def check_untuned(config: DictConfig) -> None:
+    """``hpo=untuned`` means no trials: a preset that sets a budget after it must not hide that."""
+    chosen = OmegaConf.select(config, "hydra.runtime.choices.hpo", default=None)
+    n_trials = OmegaConf.select(config, "hydra.sweeper.n_trials", default=0)
+    if chosen == "untuned" and n_trials:
+        raise SweeperConfigError(
+            f"hpo=untuned runs no trials, but hydra.sweeper.n_trials={n_trials} (set by a preset "
+            "loaded after it, e.g. +experiment=...); add hydra.sweeper.n_trials=0"
+        )
+
+
+def check_stage(config: DictConfig) -> None:
+    """``hpo.stage`` is one of :data:`STAGES`."""
+    mode = stage(config)
+    if mode not in STAGES:
+        options = ", ".join(STAGES)
+        raise SweeperConfigError(f"hpo.stage={mode} is not a valid option; options: {options}")

@@ -18,10 +18,12 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tlsweep_sweeper import _schedule
-from hydra_plugins.tlsweep_sweeper._benchmark import Benchmark, check_stage
+from hydra_plugins.tlsweep_sweeper._benchmark import Benchmark
 from hydra_plugins.tlsweep_sweeper._cells import (
     cell_config,
     cell_name,
+    check_stage,
+    check_untuned,
     split_cells,
     sweeper_settings,
 )
@@ -71,6 +73,7 @@ class SweepDriver:
         for cell in cells or [[]]:
             config = cell_config(self.config, loader, rest, cell) if cell else self.config
             check_stage(config)
+            check_untuned(config)
             settings = OmegaConf.create(sweeper_settings(config)) if cell else self.s
             name = cell_name(config) or _slug(cell)
             log.info("cell %s: %s", name or "-", " ".join(cell) or "(no cell axes)")
