@@ -49,3 +49,22 @@ def test_job_info_round_trips_through_the_environment() -> None:
     assert JobInfo.from_env({}) == JobInfo()
     assert not job.in_study and JobInfo(role="source").in_study
     assert "++hydra.job.env_set.TLSWEEP_JOB_STUDY='s\\'1'" in job.overrides()
+
+
+def test_untuned_cells_refuse_a_budget_and_unknown_stages_are_one_line() -> None:
+    import pytest
+    from hydra import compose, initialize_config_module
+
+    from hydra_plugins.tlsweep_sweeper._cells import cell_name, check_stage, check_untuned
+    from hydra_plugins.tlsweep_sweeper._settings import SweeperConfigError
+
+    with initialize_config_module(version_base="1.3", config_module="tlsweep.conf"):
+        untuned = compose("config", ["hpo=untuned"], return_hydra_config=True)
+        budget = compose("config", ["hpo=untuned", "hydra.sweeper.n_trials=4"], True)
+        stage = compose("config", ["hpo=tpe", "hpo.stage=both"], return_hydra_config=True)
+    check_untuned(untuned)
+    assert cell_name(untuned).endswith("-s0-untuned")
+    with pytest.raises(SweeperConfigError, match="hydra.sweeper.n_trials=4"):
+        check_untuned(budget)
+    with pytest.raises(SweeperConfigError, match="hpo.stage=both is not a valid option"):
+        check_stage(stage)
