@@ -31,7 +31,7 @@ from tlsweep.methods.assemble import build_method
 from tlsweep.methods.base import Method, PretrainingMethod
 from tlsweep.methods.losses import REGRESSION_LOSSES
 from tlsweep.models.base import Encoder, Head, Network
-from tlsweep.run import _check_objective, _check_run_config
+from tlsweep.run import check_objective, check_run_config
 from tlsweep.schemas import TASK_TYPES
 from tlsweep.train.data import Batch
 
@@ -52,13 +52,13 @@ def check_cell(cfg: DictConfig, cell: dict[str, Any], calibrate: str | None) -> 
         Facts for the plan: ``pretrains``, ``n_subjects``, ``n_source``, ``grid_size``,
         ``step_s`` (seconds per training step at the configured shape and batch size).
     """
-    _check_run_config(cfg)
+    check_run_config(cfg)
     method = build_method(cfg.method)
     target = Task("target_task", **cfg.target_task)
     source = Task("source_task", **cfg.source_task)
     for task in (target, source):
         _check_task(task)
-    _check_objective(cfg, target)
+    check_objective(cfg, target)
     info: dict[str, Any] = {"pretrains": isinstance(method, PretrainingMethod)}
     info.update(_check_data(cfg, target, source))
     shape = tuple(int(s) for s in cfg.dataset.shape)

@@ -46,7 +46,7 @@ def run(cfg: DictConfig) -> float:
     """
     started = time.perf_counter()
     job = JobInfo.from_env()
-    _check_run_config(cfg)
+    check_run_config(cfg)
     if cfg.tracking.enabled and not str(cfg.tracking.uri).startswith("sqlite:"):
         from tlsweep.tracking.store import open_client
 
@@ -58,7 +58,7 @@ def run(cfg: DictConfig) -> float:
     target = Task("target_task", **cfg.target_task)
     for task in (source, target):
         task.check(cohort.table)
-    _check_objective(cfg, target)
+    check_objective(cfg, target)
     splits = make_splits(
         cohort.table,
         target=target,
@@ -249,7 +249,12 @@ def _check_input_shape(encoder: Encoder, shape: tuple[int, ...], name: str) -> N
         encoder.train()
 
 
-def _check_run_config(cfg: DictConfig) -> None:
+def check_run_config(cfg: DictConfig) -> None:
+    """Reject unknown top-level keys, a bad direction and a non-validation objective.
+
+    Raises:
+        ConfigError: naming the key, the value and the options.
+    """
     from dataclasses import fields
 
     from tlsweep.schemas import RunConfig
@@ -270,7 +275,8 @@ def _check_run_config(cfg: DictConfig) -> None:
         )
 
 
-def _check_objective(cfg: DictConfig, target: Task) -> None:
+def check_objective(cfg: DictConfig, target: Task) -> None:
+    """The objective must be one of the target task's validation metrics."""
     options = [f"val/{name}" for name in metric_names(target.is_classification)]
     if cfg.objective not in options:
         raise bad_option("objective", cfg.objective, options)

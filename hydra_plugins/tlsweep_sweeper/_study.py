@@ -248,8 +248,7 @@ class CellStudy:
     def best_overrides(self) -> list[str]:
         """The selected configuration as overrides: the fixed ones plus the best params."""
         best = self.best()
-        swept = {} if best is None else best.params
-        return self.space.overrides(swept) + self.fixed
+        return self._ov({} if best is None else best.params)
 
     def best_param_overrides(self) -> list[str]:
         """The best trial's sampled params alone, as overrides (stage 1's gift to stage 2)."""
