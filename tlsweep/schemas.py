@@ -25,6 +25,9 @@ class TaskConfig:
     column: str = MISSING
     type: str = MISSING  # classification | regression
     loss: str = "auto"  # auto (cross-entropy / mse) | mse | l1 | huber
+    # true: labels permuted among the source subjects before any use (a negative control:
+    # supervised pretraining on shuffled labels must not transfer)
+    shuffle_labels: bool = False
 
 
 @dataclass
@@ -68,6 +71,9 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every_epoch: bool = True  # last.pt for resume after preemption
     threads: int = 0  # CPU threads; 0 = this trial's share (SLURM allocation or cores / trials)
+    cudnn_benchmark: bool = False  # autotune conv kernels (CUDA); not with deterministic=true
+    channels_last: bool = False  # channels-last-3d memory format for the network and batches
+    compile: bool = False  # torch.compile the network (off until measured faster)
 
 
 @dataclass

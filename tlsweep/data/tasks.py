@@ -30,6 +30,7 @@ class Task:
     column: str
     type: str
     loss: str = "auto"
+    shuffle_labels: bool = False
     classes: list[str] = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
