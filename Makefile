@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-slow test-slurm test-all lint format clean \
-	table-learning-curve table-encoders table-tuning table-stages
+	table-learning-curve table-encoders table-tuning table-stages table-transfer \
+	scaling throughput benchmark-cost
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,3 +78,18 @@ table-stages: install  ## target-only vs source-then-target tuning of the pretra
 
 clean:
 	rm -rf $(VENV) outputs multirun mlflow.db mlruns .pytest_cache
+
+# ---- measurements (benchmarks/, printing side-by-side tables; never timed tests) ----
+BENCH_ARGS ?=
+
+table-transfer: install  ## planted transfer recovered? reports/transfer_recovery.md (<= 30 min on 2 cores)
+	$(BIN)/python benchmarks/transfer_recovery.py $(BENCH_ARGS)
+
+scaling: install  ## the same 8-trial sweep with 1, 2, 4 workers: reports/scaling.{md,png}
+	$(BIN)/python benchmarks/scaling.py $(BENCH_ARGS)
+
+throughput: install  ## samples/s and data wait per encoder and switch: reports/throughput-<device>.md
+	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)
+
+benchmark-cost: install  ## where the small learning-curve benchmark's wall time goes
+	$(BIN)/python benchmarks/benchmark_cost.py $(BENCH_ARGS)

@@ -88,7 +88,7 @@ def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
         "train.epochs=3",
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.n_jobs=2",
-        "hydra/sweeper/pruner=median",
+        "hydra/sweeper/pruner=tlsweep_median",
         "final.seeds=0",
         cwd=tmp_path,
         cache_dir=cache_dir,

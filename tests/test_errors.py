@@ -87,11 +87,6 @@ def nifti_overrides(tmp_path: Path) -> list[str]:
             ["method=pretrain_freeze", "method.freeze_stages=7"],
             r"method.freeze_stages=7 but encoder Tiny3D has 4 stages; valid: 0..4",
         ),
-        (
-            ["target_task.type=ordinal"],
-            r"target_task.type=ordinal is not a valid option; "
-            r"options: classification, regression",
-        ),
         (["objective=test/mae"], r"objective=test/mae: must be a validation metric"),
         (
             ["encoder=densenet121"],

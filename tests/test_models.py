@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from tests.conf_options import group_yamls
 from tlsweep.errors import ConfigError
 from tlsweep.models.base import Encoder, Head, Network
 from tlsweep.models.tiny3d import Tiny3D
 
-ENCODERS = sorted(
-    p.stem for p in (Path(__file__).parents[1] / "tlsweep/conf/encoder").glob("*.yaml")
-)
+ENCODERS = sorted(group_yamls("encoder"))
 SIZE = {2: 32, 3: 24}
 MIN_SIZE = {"densenet121": 32}  # five halvings before its last block
 
 
 def build(name: str, spatial_dims: int = 3) -> Encoder:
-    cfg = OmegaConf.load(Path(__file__).parents[1] / f"tlsweep/conf/encoder/{name}.yaml")
+    cfg = OmegaConf.load(group_yamls("encoder")[name])
     cfg.spatial_dims = spatial_dims
     return instantiate(cfg)
 

@@ -105,8 +105,9 @@ def test_an_unknown_option_or_key_fails_in_one_line(tmp_path: Path, cache_dir: P
     assert result.returncode == 2
     assert errors(result) == [
         "tlsweep: error: train.lrr: no such config key; did you mean 'lr'? keys here: amp, "
-        "batch_size, checkpoint_every_epoch, deterministic, device, epochs, lr, patience, "
-        "progress, scheduler, threads, warmup_epochs, weight_decay"
+        "batch_size, channels_last, checkpoint_every_epoch, compile, cudnn_benchmark, "
+        "deterministic, device, epochs, lr, patience, progress, scheduler, threads, "
+        "warmup_epochs, weight_decay"
     ]
 
 

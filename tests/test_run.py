@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tlsweep.errors import ConfigError
 from tlsweep.methods.pretrain_freeze import PretrainFreeze
 from tlsweep.run import run
 
@@ -84,23 +85,20 @@ def test_same_seed_same_result_on_cpu(make_cfg) -> None:
 
 
 def _preempting(monkeypatch, at_epoch: int):  # noqa: ANN001, ANN202
-    """Make the next run raise once ``at_epoch``'s metrics are logged (before its checkpoint)."""
-    import tlsweep.tracking.run_tracking as run_tracking
+    """Make the next runs stop once ``at_epoch``'s metrics are logged (before its checkpoint).
 
-    original = run_tracking.reporter_callback
+    The pruning hook is where a kill lands as far as the loop is concerned: after the epoch's
+    metrics went to the tracker, before its checkpoint. Returns a function that undoes it.
+    """
+    from tlsweep.hpo.pruning import TrialReporter
 
-    def preempt(cfg, tracker, job):  # noqa: ANN001, ANN202
-        log_epoch = original(cfg, tracker, job)
-
-        def on_epoch(epoch: int, metrics: dict) -> None:
-            log_epoch(epoch, metrics)
-            if epoch == at_epoch:
+    class Preempt:
+        def report(self, step: int, value: float) -> None:
+            if step == at_epoch:
                 raise Preempted
 
-        return on_epoch
-
-    monkeypatch.setattr(run_tracking, "reporter_callback", preempt)
-    return lambda: monkeypatch.setattr(run_tracking, "reporter_callback", original)
+    monkeypatch.setattr(TrialReporter, "from_job", staticmethod(lambda job: Preempt()))
+    return monkeypatch.undo
 
 
 class Preempted(Exception):
@@ -148,3 +146,63 @@ def test_an_attempt_that_died_before_its_first_checkpoint_is_marked_killed(
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
     assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
+
+
+def _interrupted(make_cfg, monkeypatch, *overrides: str) -> tuple[Path, bytes]:  # noqa: ANN001
+    """A smoke run stopped after epoch 0's checkpoint: its last.pt and that file's bytes."""
+    cfg = make_cfg("method=scratch", "debug=smoke", "train.epochs=3", *overrides)
+    restore = _preempting(monkeypatch, at_epoch=1)
+    with pytest.raises(Preempted):
+        run(cfg)
+    restore()
+    last = Path(cfg.output_dir) / "last.pt"
+    return last, last.read_bytes()
+
+
+CHANGES = {  # a changed training key → what the refusal names
+    "train.lr=0.5": "train.lr 0.001 -> 0.5",
+    "encoder=sfcn": "encoder._target_",
+    "train.patience=1": "train.patience 0 -> 1",
+}
+
+
+def test_a_rerun_with_another_config_is_refused_and_the_same_config_resumes(
+    make_cfg, monkeypatch, caplog, tmp_path: Path, cache_dir: Path
+) -> None:
+    last, saved = _interrupted(make_cfg, monkeypatch)
+    for change, named in CHANGES.items():
+        with pytest.raises(ConfigError) as refused:
+            run(make_cfg("method=scratch", "debug=smoke", "train.epochs=3", change))
+        message = str(refused.value)
+        assert named in message and "\n" not in message, message
+        assert f"delete {last} or use a new hydra.run.dir" in message
+        assert last.read_bytes() == saved, "a refused run leaves the checkpoint as it was"
+    cli = _cli(tmp_path, cache_dir, "train.lr=0.5", f"hydra.run.dir={last.parent}")
+    assert cli.returncode != 0 and "Traceback" not in cli.stderr
+    errors = [line for line in cli.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and CHANGES["train.lr=0.5"] in errors[0], cli.stderr[-2000:]
+    assert last.read_bytes() == saved
+    # machine settings are not part of what a run computes: they may differ on a requeue
+    again = make_cfg("method=scratch", "debug=smoke", "train.epochs=3", "train.threads=1")
+    with caplog.at_level("INFO", logger="tlsweep.train.loop"):
+        run(again)
+    assert f"resumed from {last} at epoch 1" in caplog.text
+    assert not last.exists() and (last.parent / "metrics.json").exists()
+
+
+def _cli(cwd: Path, cache_dir: Path, *overrides: str):  # noqa: ANN202
+    """``tlsweep method=scratch debug=smoke train.epochs=3 OVERRIDES`` in a subprocess."""
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    base = ["method=scratch", "debug=smoke", "train.epochs=3", "tracking.enabled=false"]
+    return subprocess.run(
+        [sys.executable, "-m", "tlsweep.cli", *base, *overrides],
+        cwd=cwd,
+        env=cli_env(cache_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

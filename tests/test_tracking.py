@@ -71,3 +71,37 @@ def test_artifacts_are_stored_on_the_server(logged_run, tmp_path: Path) -> None:
     assert {"config.yaml", "splits.csv", "predictions.csv", "model.pt"} <= names
     local = client.download_artifacts(mlrun.info.run_id, "predictions.csv", str(tmp_path))
     assert Path(local).read_text().startswith("participant_id,split,y_true,y_pred")
+
+
+def test_the_mlflow_and_the_null_tracker_keep_one_protocol(tmp_path: Path) -> None:
+    import inspect
+
+    from tlsweep.tracking.mlflow_tracker import Tracker
+    from tlsweep.tracking.protocol import NullTracker, RunTracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "protocol", "r", {"method": "m"})
+    for implementation in (tracker, NullTracker()):
+        assert isinstance(implementation, RunTracker)
+        for name in ("log_params", "log_metrics", "log_artifact", "set_tags", "open_sibling"):
+            wanted = inspect.signature(getattr(RunTracker, name)).parameters
+            assert (
+                list(inspect.signature(getattr(implementation, name)).parameters)
+                == list(wanted)[1:]
+            ), (type(implementation).__name__, name)  # bound: no self
+    with tracker.open_sibling("s", {}) as sibling:
+        sibling.log_metrics({"a": 1.0, "b": float("nan")}, step=2)  # NaN is skipped, no error
+    (logged,) = tracker.client.get_metric_history(sibling.run_id, "a")
+    assert (logged.value, logged.step) == (1.0, 2)
+
+
+def test_tracking_and_training_do_not_import_hpo_or_mlflow_eagerly() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nimport tlsweep.train.loop, tlsweep.train.supervised, "
+        "tlsweep.tracking.run_tracking\n"
+        "print(sorted(m for m in ('mlflow', 'optuna', 'tlsweep.hpo.pruning') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr[-2000:]

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from tlsweep.data.tasks import Task
+from tlsweep.errors import ConfigError
 from tlsweep.methods.base import Method
 from tlsweep.models.base import Head, Network
 from tlsweep.models.tiny3d import Tiny3D
+from tlsweep.train.checkpoint import Checkpoint, config_hash, training_config
 from tlsweep.train.data import Subset
 from tlsweep.train.evaluate import evaluate
+from tlsweep.train.loop import Hooks, Objective, TrainSettings
 from tlsweep.train.supervised import fit_subsets
 
 
@@ -28,43 +30,45 @@ def data(n: int, seed: int) -> Subset:
     return Subset(images.half(), targets.float(), [f"s{i}" for i in range(n)])
 
 
-def settings(**kw: object) -> SimpleNamespace:
-    base = dict(
-        epochs=4,
-        batch_size=8,
-        lr=3e-3,
-        weight_decay=0.0,
-        scheduler="cosine",
-        warmup_epochs=1,
-        patience=0,
-        amp=False,
-        progress=False,
-    )
-    return SimpleNamespace(**{**base, **kw})
+def settings(**kw: object) -> TrainSettings:
+    base = dict(epochs=4, batch_size=8, lr=3e-3, weight_decay=0.0, warmup_epochs=1, amp=False)
+    return TrainSettings(**{**base, **kw})
 
 
-def train(checkpoint: Path | None = None, stop_after: int | None = None, **kw: object):  # noqa: ANN201
+class Preempt:
+    """A pruning hook that stops the run after epoch ``at`` (its checkpoint not yet written)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def report(self, step: int, value: float) -> None:
+        if step == self.at:
+            raise Preempted
+
+
+def train(  # noqa: ANN201
+    checkpoint: Path | None = None,
+    stop_after: int | None = None,
+    config: dict | None = None,
+    **kw: object,
+):
     torch.manual_seed(0)
     model = Network(Tiny3D(channels=[4, 8]), Head(8, 1))
     task = Task("target_task", "y", "regression")
 
-    def on_epoch(epoch: int, metrics: dict) -> None:
-        if stop_after is not None and epoch == stop_after:
-            raise Preempted
-
+    hooks = Hooks(
+        pruner=Preempt(stop_after) if stop_after is not None else None,
+        checkpoint=Checkpoint(checkpoint, config or {}) if checkpoint is not None else None,
+    )
     result = fit_subsets(
         model,
         Method().loss,
         data(32, 1),
         data(16, 2),
         task,
-        settings=settings(**kw),
-        device=torch.device("cpu"),
-        seed=0,
-        objective="val/mae",
-        direction="minimize",
-        on_epoch=on_epoch,
-        checkpoint=checkpoint,
+        settings(**kw),
+        Objective("val/mae", "minimize"),
+        hooks=hooks,
     )
     return model, result
 
@@ -94,3 +98,47 @@ def test_best_epoch_is_restored_and_patience_stops_early() -> None:
     assert result.best_epoch < epochs_run - 1, "the case where best and last epochs differ"
     frame = result.val_predictions  # kept from the best epoch, not the last
     assert (frame.y_true - frame.y_pred).abs().mean() == pytest.approx(best, rel=1e-6)
+
+
+def test_a_checkpoint_of_another_config_is_refused_and_kept(tmp_path: Path) -> None:
+    last = tmp_path / "last.pt"
+    with pytest.raises(Preempted):
+        train(last, stop_after=1, config={"train.lr": 0.003, "seed": 0})
+    saved = last.read_bytes()
+    with pytest.raises(ConfigError, match=r"\(train\.lr 0\.003 -> 0\.5\)") as refused:
+        train(last, config={"train.lr": 0.5, "seed": 0}, lr=0.5)
+    assert f"delete {last} or use a new hydra.run.dir" in str(refused.value)
+    assert last.read_bytes() == saved
+    _, resumed = train(last, config={"train.lr": 0.003, "seed": 0})
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
+
+
+def test_training_config_leaves_out_only_where_and_how_fast(make_cfg) -> None:
+    base = training_config(make_cfg("debug=smoke"))
+    machine = (
+        "train.progress=true",
+        "train.threads=1",
+        "train.device=auto",
+        "train.checkpoint_every_epoch=false",
+        "pretrain.cache=false",
+        "tracking.enabled=true",
+        "cache_dir=/elsewhere",
+        "hpo.stage=joint",
+    )
+    assert training_config(make_cfg("debug=smoke", *machine)) == base
+    for change in (
+        "train.lr=0.5",
+        "train.amp=false",
+        "encoder=sfcn",
+        "method=simclr",
+        "method.freeze_stages=1",
+        "seed=1",
+        "pretrain.epochs=3",
+        "sample_size.n_train=12",
+        "split.seed=2",
+        "target_task.loss=l1",
+        "dataset.n_subjects=80",
+        "objective=val/rmse",
+    ):
+        changed = training_config(make_cfg("debug=smoke", change))
+        assert changed != base and config_hash(changed) != config_hash(base), change

@@ -19,7 +19,8 @@ class ConfigError(ValueError):
 def suggest(value: object, options: Iterable[object]) -> str:
     """Return ``"did you mean 'x'? "`` for the closest option, or an empty string."""
     names = [str(o) for o in options]
-    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+    same = [n for n in names if n.lower() == str(value).lower()]  # L1 -> l1
+    close = same or difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""
 
 
@@ -60,6 +61,9 @@ def explain(exc: BaseException) -> str | None:
 
     if isinstance(exc, ConfigError):
         return str(exc)
+    if isinstance(exc, NotADirectoryError | PermissionError) and exc.filename:
+        # e.g. Hydra creating hydra.run.dir under a regular file, before tlsweep's checks run
+        return f"cannot create or write {exc.filename}: {exc.strerror}"
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         group, _, value = exc.missing_cfg_file.rpartition("/")
         if group and exc.options:
@@ -78,7 +82,7 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, InstantiationException):
         return _explain_instantiation(exc)
     if isinstance(cause, ValidationError):
-        return f"{cause.full_key}={cause.value!r}: {cause.msg.splitlines()[0]}"
+        return _explain_validation(cause)
     if isinstance(exc, ConfigCompositionException | OmegaConfBaseException):
         return " ".join(str(exc).split())
     if isinstance(exc, CompactHydraException):  # e.g. the sweeper's failure summary, as written
@@ -96,6 +100,18 @@ def _explain_key(exc: BaseException) -> str:
         options = sorted(str(k) for k in parent.keys())  # noqa: SIM118 - a DictConfig
     hint = f"{suggest(key, options)}keys here: {', '.join(options)}" if options else ""
     return f"{full_key}: no such config key; {hint}".rstrip("; ")
+
+
+def _explain_validation(exc: BaseException) -> str:
+    """One line for a value of the wrong type, or outside an Enum field's options."""
+    import re
+
+    key, value = getattr(exc, "full_key", "?"), getattr(exc, "value", None)
+    message = str(getattr(exc, "msg", exc)).splitlines()[0]
+    choices = re.search(r"expected one of \[(.*)\]", message)
+    if choices:  # an Enum-typed field (schemas.py): same form as every other bad option
+        return str(bad_option(key, value, choices.group(1).split(", ")))
+    return f"{key}={value!r}: {message}"
 
 
 def _explain_instantiation(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.checks import check_config
+from tlsweep.data.cohort import check_in_channels
 from tlsweep.data.splits import make_splits
 from tlsweep.data.tasks import Task
 from tlsweep.errors import ConfigError, bad_option
 from tlsweep.methods.assemble import build_method, prepare_model, source_scores
 from tlsweep.methods.base import Context
 from tlsweep.models.base import Encoder, Network
+from tlsweep.tracking.protocol import RunTracker
+from tlsweep.train.accel import set_deterministic
+from tlsweep.train.checkpoint import CHECKPOINT_NAME, Checkpoint, training_config
 from tlsweep.train.evaluate import evaluate
-from tlsweep.train.loop import FitResult
+from tlsweep.train.loop import FitResult, Hooks, Objective, TrainSettings
 from tlsweep.train.metrics import metric_names
 from tlsweep.train.supervised import fit_subsets
 
@@ -47,11 +53,14 @@ def run(cfg: DictConfig) -> float:
     started = time.perf_counter()
     job = JobInfo.from_env()
     check_run_config(cfg)
+    out = Path(cfg.output_dir)
+    checkpoint = Checkpoint(out / CHECKPOINT_NAME, training_config(cfg))
+    checkpoint.verify()  # another config's last.pt here is refused before anything is touched
     if cfg.tracking.enabled and not str(cfg.tracking.uri).startswith("sqlite:"):
         from tlsweep.tracking.store import open_client
 
         open_client(cfg.tracking.uri)  # a dead server or bad URI fails now, before any data
-    device = _device(cfg.train.device)
+    device = _device(cfg.train.device, job)
     _seed_everything(cfg.seed, cfg.train)
     cohort = instantiate(cfg.dataset).load(progress=cfg.train.progress)
     source = Task("source_task", **cfg.source_task)
@@ -69,6 +78,9 @@ def run(cfg: DictConfig) -> float:
     )
     if job.in_study:
         splits = splits.without("test")  # tuning never sees a test subject
+    if source.shuffle_labels:  # the negative control: permuted among the source subjects only
+        pool = [*splits["source"], *splits["source_val"]]
+        cohort = replace(cohort, table=source.shuffled(cohort.table, pool, cfg.split.seed))
     target.fit_scaler(cohort.table.loc[splits["train"], target.column])
     source.fit_scaler(cohort.table.loc[splits["source"], source.column])
     method = build_method(cfg.method)
@@ -76,12 +88,13 @@ def run(cfg: DictConfig) -> float:
     encoder.freeze(method.freeze_stages)  # validates freeze_stages before any training
     choices = run_choices(cfg)
     _check_input_shape(encoder, tuple(cohort.images.shape[1:]), choices["encoder"])
-    out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    from tlsweep.tracking.run_tracking import open_tracker, reporter_callback
+    from tlsweep.hpo.pruning import TrialReporter, link_trial
+    from tlsweep.tracking.run_tracking import open_tracker
 
     with open_tracker(cfg, choices, job) as tracker:
+        link_trial(job, tracker.run_id, out)
         tracker.log_artifact(_write(out / "splits.csv", splits.to_frame()))
         ctx = Context(
             cohort=cohort,
@@ -106,24 +119,25 @@ def run(cfg: DictConfig) -> float:
             return _objective_value(scores, objective)
         model = prepare_model(method, ctx, encoder)
         train, val = ctx.subset("train", target), ctx.subset("val", target)
+        hooks = Hooks(
+            tracker=tracker,
+            pruner=TrialReporter.from_job(job),
+            checkpoint=checkpoint if cfg.train.checkpoint_every_epoch else None,
+        )
         result = fit_subsets(
             model,
             method.loss,
             train,
             val,
             target,
-            settings=cfg.train,
-            device=device,
-            seed=cfg.seed,
-            objective=cfg.objective,
-            direction=cfg.direction,
+            TrainSettings.from_config(cfg.train, device, cfg.seed),
+            Objective(cfg.objective, cfg.direction),
             unlabelled=method.unlabelled(ctx),
-            on_epoch=reporter_callback(cfg, tracker, job),
-            checkpoint=out / "last.pt" if cfg.train.checkpoint_every_epoch else None,
+            hooks=hooks,
         )
         metrics = _final_evaluation(cfg, model, ctx, tracker, out, result, test=not job.in_study)
         _write_metrics(out, cfg, job, tracker, metrics, started, cfg.objective, result)
-    (out / "last.pt").unlink(missing_ok=True)  # finished: nothing left to resume
+    checkpoint.path.unlink(missing_ok=True)  # finished: nothing left to resume
     return result.best_value
 
 
@@ -146,7 +160,7 @@ def _final_evaluation(
     cfg: DictConfig,
     model: Network,
     ctx: Context,
-    tracker: Any,
+    tracker: RunTracker,
     out: Path,
     result: FitResult,
     test: bool,
@@ -193,7 +207,7 @@ def _write_metrics(
     out: Path,
     cfg: DictConfig,
     job: JobInfo,
-    tracker: Any,
+    tracker: RunTracker,
     metrics: dict[str, float],
     started: float,
     objective: str,
@@ -250,7 +264,8 @@ def _check_input_shape(encoder: Encoder, shape: tuple[int, ...], name: str) -> N
 
 
 def check_run_config(cfg: DictConfig) -> None:
-    """Reject unknown top-level keys, a bad direction and a non-validation objective.
+    """Reject unknown top-level keys, a non-validation objective, any run-level value outside
+    its range or options (:func:`tlsweep.checks.check_config`) and a multi-channel encoder.
 
     Raises:
         ConfigError: naming the key, the value and the options.
@@ -273,6 +288,8 @@ def check_run_config(cfg: DictConfig) -> None:
             f"objective={cfg.objective}: must be a validation metric (val/...); test metrics "
             "are held out from anything that tunes or selects"
         )
+    check_config(cfg)  # every range and option of the run-level keys (tlsweep/checks.py)
+    check_in_channels(cfg.encoder, run_choices(cfg)["encoder"])
 
 
 def check_objective(cfg: DictConfig, target: Task) -> None:
@@ -282,9 +299,12 @@ def check_objective(cfg: DictConfig, target: Task) -> None:
         raise bad_option("objective", cfg.objective, options)
 
 
-def _device(name: str) -> torch.device:
+def _device(name: str, job: JobInfo) -> torch.device:
+    """``auto``: the GPU of the job's sweeper slot (``trials_per_gpu`` jobs share one), or CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", job.cuda_index(torch.cuda.device_count()))
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name}: CUDA is not available on this machine")
     return torch.device(name)
@@ -300,5 +320,5 @@ def _seed_everything(seed: int, train: Any) -> None:
     configure_threads(train.threads)
     if train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        set_deterministic(True, warn_only=True)  # as torch's, without importing inductor
         torch.backends.cudnn.benchmark = False

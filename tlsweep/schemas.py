@@ -9,13 +9,51 @@ reads the config: ``.hydra/config.yaml`` is the whole truth about a run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 HYDRA_VERSION_BASE = "1.3"
-TASK_TYPES = ("classification", "regression")
+
+
+# The fixed choices are StrEnums: a value outside them fails when the config is composed (for a
+# sweep: before anything is queued), and a member equals its string (``scheduler == "cosine"``),
+# formats as it and JSON-encodes as it, so code and cache keys that compare strings keep working.
+# The member names are the values because OmegaConf matches an override by name.
+class TaskType(StrEnum):
+    """``task.type``."""
+
+    classification = "classification"
+    regression = "regression"
+
+
+class TaskLoss(StrEnum):
+    """``task.loss``: auto is cross-entropy (classification) or mse (regression)."""
+
+    auto = "auto"
+    mse = "mse"
+    l1 = "l1"
+    huber = "huber"
+
+
+class Scheduler(StrEnum):
+    """``train.scheduler``: the learning-rate schedule after warm-up."""
+
+    cosine = "cosine"
+    constant = "constant"
+
+
+class HpoStage(StrEnum):
+    """``hpo.stage``."""
+
+    target_only = "target_only"
+    joint = "joint"
+    source_then_target = "source_then_target"
+
+
+TASK_TYPES = tuple(t.value for t in TaskType)
 
 
 @dataclass
@@ -23,8 +61,8 @@ class TaskConfig:
     """A prediction task: which participants-table column, and what kind of target it is."""
 
     column: str = MISSING
-    type: str = MISSING  # classification | regression
-    loss: str = "auto"  # auto (cross-entropy / mse) | mse | l1 | huber
+    type: TaskType = MISSING  # classification | regression
+    loss: TaskLoss = TaskLoss.auto  # auto (cross-entropy / mse) | mse | l1 | huber
     # true: labels permuted among the source subjects before any use (a negative control:
     # supervised pretraining on shuffled labels must not transfer)
     shuffle_labels: bool = False
@@ -62,7 +100,7 @@ class TrainConfig:
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    scheduler: str = "cosine"  # cosine | constant
+    scheduler: Scheduler = Scheduler.cosine  # cosine | constant
     warmup_epochs: int = 0
     patience: int = 10  # early stopping on the validation objective; 0 disables
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
@@ -106,7 +144,7 @@ class HpoConfig:
 
     # target_only: tune fine-tuning, pretraining at its defaults; joint: both in one study;
     # source_then_target: tune pretraining on source_objective first, then fine-tuning
-    stage: str = "target_only"
+    stage: HpoStage = HpoStage.target_only
     source_trials: int | None = None  # stage-1 budget of source_then_target (null: n_trials)
     source_objective: str = "source_val/loss"  # minimised in stage 1
 
@@ -129,10 +167,10 @@ class RunConfig:
     method: Any = MISSING
     sample_size: SampleSizeConfig = field(default_factory=SampleSizeConfig)
     source_task: TaskConfig = field(
-        default_factory=lambda: TaskConfig(column="sex", type="classification")
+        default_factory=lambda: TaskConfig(column="sex", type=TaskType.classification)
     )
     target_task: TaskConfig = field(
-        default_factory=lambda: TaskConfig(column="age", type="regression")
+        default_factory=lambda: TaskConfig(column="age", type=TaskType.regression)
     )
     split: SplitConfig = field(default_factory=SplitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

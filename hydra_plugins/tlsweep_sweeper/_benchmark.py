@@ -14,6 +14,7 @@ skips finished final seeds. See the README's benchmark section for the folder la
 
 from __future__ import annotations
 
+import heapq
 import logging
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from hydra_plugins.tlsweep_sweeper._settings import (
     sampler_label,
 )
 from hydra_plugins.tlsweep_sweeper._study import STEP_ATTR, CellStudy, Pending
+from hydra_plugins.tlsweep_sweeper.jobs import slot_overrides
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class Benchmark:
         compose: overrides -> a composed job config (Hydra's ``load_sweep_config``).
         n_jobs: jobs in flight at once.
         schedule: ``batch`` or ``async``.
+        trials_per_gpu: jobs that share one GPU (each job's slot picks its GPU).
     """
 
     def __init__(
@@ -57,9 +60,11 @@ class Benchmark:
         compose: Callable[[list[str]], Any],
         n_jobs: int,
         schedule: str,
+        trials_per_gpu: int = 1,
     ) -> None:
         self.launcher, self.master, self.compose = launcher, master, compose
-        self.n_jobs, self.schedule = n_jobs, schedule
+        self.n_jobs, self.schedule, self.trials_per_gpu = n_jobs, schedule, trials_per_gpu
+        self.free_slots = list(range(n_jobs))  # a heap: the lowest free slot goes first
         self.sweep_dir = Path(str(master.hydra.sweep.dir))
         self.cells: list[Cell] = []
         self.n_launched = 0
@@ -98,8 +103,8 @@ class Benchmark:
             )
         if mode == "joint":
             own = {**pretrain, **own}
-        cell.stages.append(
-            CellStudy(
+        try:
+            target = CellStudy(
                 settings,
                 folder=folder,
                 subdir=subdir,
@@ -107,9 +112,17 @@ class Benchmark:
                 space_defaults=own,
                 **common,
             )
-        )
+        except BaseException:
+            cell.close()
+            raise
+        cell.stages.append(target)
         self.cells.append(cell)
         return cell
+
+    def close(self) -> None:
+        """Release every study's lock (``run`` does it; call it when ``run`` is never reached)."""
+        for cell in self.cells:
+            cell.close()
 
     def run(self) -> None:
         """Launch every cell's jobs until all studies and final seeds are done."""
@@ -140,6 +153,7 @@ class Benchmark:
             for cell in self.cells:
                 for study in cell.stages:
                     study.write_outputs(self._command)
+            self.close()
         self._report()
 
     # ---- the loop ----
@@ -154,6 +168,11 @@ class Benchmark:
                 job = cell.next_job()
                 if job is not None:
                     job.index, self.n_launched = self.n_launched, self.n_launched + 1
+                    job.slot = heapq.heappop(self.free_slots)
+                    job.overrides = [
+                        *job.overrides,
+                        *slot_overrides(job.slot, self.trials_per_gpu),
+                    ]
                     batch.append(job)
                     cell.started += 1
                     grown = True
@@ -186,6 +205,8 @@ class Benchmark:
             return [e] * len(batch)
 
     def _settle(self, pending: Pending, result: Any) -> None:
+        if pending.slot is not None:
+            heapq.heappush(self.free_slots, pending.slot)
         if pending.study is not None:
             pending.study.settle(pending, result)
         else:
@@ -218,7 +239,15 @@ class Benchmark:
         So ``hpo=tpe`` and then ``hpo=untuned`` into one folder make one benchmark of both
         (tuned vs untuned), and the report calls only cells no command asked for "extra".
         """
+        from filelock import FileLock
+
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
         path = self.sweep_dir / "benchmark.yaml"
+        # two commands with different cells may run into one folder at once: merge, not clobber
+        with FileLock(str(path) + ".lock", timeout=60):
+            self._merge_benchmark_yaml(path)
+
+    def _merge_benchmark_yaml(self, path: Path) -> None:
         old = OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
         final = OmegaConf.select(self.cells[0].config, "final", default=None)
         final = OmegaConf.to_container(final) if final is not None else None
@@ -235,14 +264,17 @@ class Benchmark:
             "final": final,
             "cells": list(cells.values()),
         }
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(content), path)
+        tmp = path.with_name(f"{path.name}.tmp")
+        OmegaConf.save(OmegaConf.create(content), tmp)
+        tmp.replace(path)  # a report reading it never sees half a file
 
     def _report(self) -> None:
         aborted = [m for c in self.cells for s in c.stages if (m := s.abort_message())]
-        if any(c.is_tlsweep for c in self.cells):
+        if any(c.is_tlsweep and c.seeds for c in self.cells):
             tracked = OmegaConf.select(self.master, "tracking.enabled", default=False)
             _publish(self.sweep_dir, mlflow=bool(tracked))
+        elif any(c.is_tlsweep for c in self.cells):
+            log.info("final.seeds=0: no cell was judged on test, so there is no report")
         if aborted:
             raise SweepAbortedError(
                 "Sweep stopped: "

@@ -43,6 +43,11 @@ class Cell:
         self.finals_done = {s for s in self.seeds if _final_ok(self.final_dir(s))}
         self.parallel_jobs = 1
 
+    def close(self) -> None:
+        """Release the locks of this cell's studies."""
+        for study in self.stages:
+            study.close()
+
     def final_dir(self, seed: int) -> Path:
         return self.folder / "final" / f"seed{seed}"
 

@@ -67,20 +67,25 @@ class SweepDriver:
             lambda overrides: loader.load_sweep_config(self.config, overrides),
             self.s.n_jobs,
             self.schedule,
+            trials_per_gpu=self.s.trials_per_gpu,
         )
         bench.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, bench.sweep_dir / "multirun.yaml")
-        for cell in cells or [[]]:
-            config = cell_config(self.config, loader, rest, cell) if cell else self.config
-            check_stage(config)
-            check_untuned(config)
-            settings = OmegaConf.create(sweeper_settings(config)) if cell else self.s
-            name = cell_name(config) or _slug(cell)
-            log.info("cell %s: %s", name or "-", " ".join(cell) or "(no cell axes)")
-            bench.add_cell(name, config, settings, [*rest, *cell])
-        _check_unique([c.name for c in bench.cells])
-        self._validate(bench)
-        bench.run()
+        try:
+            for cell in cells or [[]]:
+                config = cell_config(self.config, loader, rest, cell) if cell else self.config
+                check_stage(config)
+                check_untuned(config)
+                settings = OmegaConf.create(sweeper_settings(config)) if cell else self.s
+                name = cell_name(config) or _slug(cell)
+                log.info("cell %s: %s", name or "-", " ".join(cell) or "(no cell axes)")
+                bench.add_cell(name, config, settings, [*rest, *cell])  # takes the study locks
+            _check_unique([c.name for c in bench.cells])
+            self._validate(bench)
+            # only once every study is ours: a refused second sweeper leaves the first's alone
+            OmegaConf.save(self.config, bench.sweep_dir / "multirun.yaml")
+            bench.run()
+        finally:
+            bench.close()
         studies = [s.study for c in bench.cells for s in c.stages]
         return studies[0] if len(studies) == 1 else studies
 

@@ -1,9 +1,11 @@
 """What a finished job means to Optuna: COMPLETE with values, PRUNED, or FAIL with a reason.
 
 A job's task function returns a float (a list or tuple of floats for several objectives);
-anything else, a NaN or an infinity is a FAIL. Hydra's ``run_job`` catches what the task raises
-and returns it in a FAILED ``JobReturn``: an ``optuna.TrialPruned`` there means the trial asked
-to be pruned. A job that died (the launcher raised instead of returning) is a FAIL too.
+as with hydra-optuna-sweeper, anything ``float()`` reads is accepted, a numeric string such as
+``"0.5"`` included. Anything else, a NaN or an infinity is a FAIL. Hydra's ``run_job`` catches
+what the task raises and returns it in a FAILED ``JobReturn``: an ``optuna.TrialPruned`` there
+means the trial asked to be pruned. A job that died (the launcher raised instead of returning)
+is a FAIL too.
 """
 
 from __future__ import annotations
@@ -55,11 +57,15 @@ def outcome(result: JobReturn | BaseException, n_objectives: int) -> Outcome:
 
 
 def as_values(value: Any, n_objectives: int) -> list[float] | None:
-    """The objective values of a return value, or None when it is not ``n`` finite floats."""
-    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-    if hasattr(value, "__len__") and not isinstance(value, Sequence | str) and n_objectives > 1:
+    """The objective values of a return value, or None when it is not ``n`` finite floats.
+
+    A string is one value (``"0.5"`` reads as 0.5), never a sequence of characters.
+    """
+    text = str | bytes
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, text) else [value]
+    if hasattr(value, "__len__") and not isinstance(value, Sequence | text) and n_objectives > 1:
         items = list(value)  # e.g. an omegaconf ListConfig or a numpy array
-    if len(items) != n_objectives or any(isinstance(v, str | bytes) for v in items):
+    if len(items) != n_objectives:
         return None
     try:
         floats = [float(v) for v in items]

@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
+
+
+def study_label(study: Any, objective: str) -> str | None:
+    """What a study has found so far, for the progress line; None before its first COMPLETE.
+
+    One objective: ``best val/mae=4.21 (trial 5)``. Several have no best value, only a Pareto
+    front of non-dominated trials: ``Pareto front: 3 trials``.
+
+    Args:
+        study: an ``optuna.Study``.
+        objective: what the value is called (``val/mae``).
+    """
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    if len(study.directions) > 1:
+        n = len(study.best_trials)
+        return f"Pareto front: {n} trial{'s' * (n != 1)}"
+    best = study.best_trial
+    return f"best {objective}={best.value:.4g} (trial {best.number})"
 
 
 class Progress:
@@ -29,7 +50,7 @@ class Progress:
     def update(
         self, done: int, running: int, failed: int, best: str | None, extra: str | None = None
     ) -> None:
-        """Redraw (or log) the line; ``best`` is e.g. ``"best val/mae=4.21 (trial 5)"``."""
+        """Redraw (or log) the line; ``best`` is from :func:`study_label`."""
         line = f"[{self.label}] {done}/{self.n_trials} done · {running} running · {failed} failed"
         if best is not None:
             line += f" · {best}"

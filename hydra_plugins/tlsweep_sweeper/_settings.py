@@ -17,7 +17,25 @@ class SweeperConfigError(CompactHydraException):
     """A sweeper setting or search space that cannot work."""
 
 
+DEPRECATED_SEARCH_SPACE = (
+    "hydra.sweeper.search_space is hydra-optuna-sweeper's pre-1.2 key and is not read; write each "
+    "dimension as an override under hydra.sweeper.params instead (e.g. x: interval(0, 1), "
+    "n: range(1, 5), c: choice(a, b)); see "
+    "https://hydra.cc/docs/upgrades/1.1_to_1.2/changes_to_sweeper_config/"
+)
+
+
 def check_settings(s: DictConfig) -> None:
+    """Reject settings that cannot work, all problems in one line.
+
+    Args:
+        s: the sweeper's settings (``TlsweepSweeperConf`` fields).
+
+    Raises:
+        SweeperConfigError: naming each bad key, its value and what it may be.
+    """
+    if s.get("search_space"):
+        raise SweeperConfigError(DEPRECATED_SEARCH_SPACE)
     problems = []
     if s.schedule not in ("batch", "async"):
         problems.append(f"schedule={s.schedule!r}; options: batch, async")
@@ -25,6 +43,8 @@ def check_settings(s: DictConfig) -> None:
         problems.append(f"n_trials={s.n_trials} must be >= 0 (0: untuned)")
     if s.n_jobs < 1:
         problems.append(f"n_jobs={s.n_jobs} must be >= 1")
+    if s.get("trials_per_gpu", 1) < 1:
+        problems.append(f"trials_per_gpu={s.trials_per_gpu} must be >= 1")
     if not 0 <= s.max_failure_rate <= 1:
         problems.append(f"max_failure_rate={s.max_failure_rate} must be in [0, 1]")
     if s.retry_failed < 0:

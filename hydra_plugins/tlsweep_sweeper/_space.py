@@ -3,13 +3,18 @@
 Meanings follow Hydra's grammar, not hydra-optuna-sweeper's: ``range(a, b[, step])`` is the
 values Hydra's basic sweeper would run (``b`` excluded), ``interval(a, b)`` includes both ends,
 ``int(interval(...))`` is an integer interval, ``tag(log, ...)`` samples on a log scale, and
-``choice(...)`` or a plain ``a,b,c`` list is categorical. Non-sweep values in ``params`` are
-passed to every trial unchanged. For a grid, discrete parameters contribute every value and a
-continuous interval ``grid_points`` values, both ends included.
+``choice(...)``, a plain ``a,b,c`` list or any ``shuffle(...)`` is categorical (in the written
+order: Optuna checks a resumed study's choices by order). Non-sweep values in ``params`` are
+passed to every trial unchanged. A parameter is named by its override key, ``+`` included, so
+``best_params`` and ``trials.csv`` read as overrides (as with hydra-optuna-sweeper). For a
+grid, discrete parameters contribute every value and a continuous interval ``grid_points``
+values, both ends included.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -46,8 +51,9 @@ class SearchSpace:
     """The swept parameters of a study and the overrides every trial shares.
 
     Attributes:
-        distributions: Optuna parameter name -> distribution, in override order.
-        keys: Optuna parameter name -> the override key (with any ``+``/``++`` prefix).
+        distributions: Optuna parameter name (the override key, with any ``+``/``++``
+            prefix) -> distribution, in override order.
+        keys: Optuna parameter name -> the override key (the same string; kept for callers).
         fixed: ``key=value`` overrides passed unchanged to every trial.
     """
 
@@ -86,10 +92,11 @@ def build_space(*sources: Iterable[str]) -> SearchSpace:
             merged.pop(name, None)  # re-insert so the latest source decides the order too
             merged[name] = override
     space = SearchSpace()
-    for name, override in merged.items():
+    for override in merged.values():
         if override.is_sweep_override():
-            space.distributions[name] = to_distribution(override)
-            space.keys[name] = override.get_key_element()
+            key = override.get_key_element()
+            space.distributions[key] = to_distribution(override)
+            space.keys[key] = key
         else:
             space.fixed.append(override.input_line or "")
     return space
@@ -103,8 +110,8 @@ def to_distribution(override: Override) -> BaseDistribution:
     if tags - _KNOWN_TAGS:
         raise SearchSpaceError(f"{key}: unknown tag(s) {sorted(tags - _KNOWN_TAGS)}; known: log")
     log = "log" in tags
-    if isinstance(sweep, ChoiceSweep):
-        return _categorical(key, list(override.sweep_iterator()), log)
+    if isinstance(sweep, ChoiceSweep) or getattr(sweep, "shuffle", False):
+        return _categorical(key, _written_order(override), log)
     if isinstance(sweep, RangeSweep):
         return _range(key, list(override.sweep_iterator()), abs(sweep.step), log)
     if isinstance(sweep, IntervalSweep):
@@ -156,6 +163,15 @@ def _parse(line: str) -> Override:
         return _PARSER.parse_override(line)
     except Exception as e:  # Hydra raises several types for a bad override
         raise SearchSpaceError(f"cannot parse search space override {line!r}: {e}") from None
+
+
+def _written_order(override: Override) -> list[Any]:
+    """The values of a choice or range sweep as written, ignoring ``shuffle(...)``."""
+    sweep = override.value()
+    if getattr(sweep, "shuffle", False):
+        override = copy.copy(override)
+        override._value = dataclasses.replace(sweep, shuffle=False)
+    return list(override.sweep_iterator())
 
 
 def _name(override: Override) -> str:

@@ -5,7 +5,8 @@ owns the study and its search space; the :mod:`._benchmark` driver decides when 
 trial and hands every result back to :meth:`CellStudy.settle`. A study lives in ``storage``
 (default: a journal file in the cell's folder) under the cell's name, so rerunning a command
 resumes it: trials left RUNNING by a dead sweeper are told FAIL (marked interrupted, re-queued
-per ``retry_failed``) and the study asks until ``n_trials`` trials are COMPLETE or PRUNED.
+per ``retry_failed``) and the study asks until ``n_trials`` trials are COMPLETE or PRUNED. While
+a sweeper runs a study it holds the study's lock (:mod:`._lock`): a second one is refused.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.utils import get_class, get_method, instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.samplers import GridSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from hydra_plugins.tlsweep_sweeper import _grid
+from hydra_plugins.tlsweep_sweeper._custom import custom_overrides
+from hydra_plugins.tlsweep_sweeper._lock import StudyLock, claim
 from hydra_plugins.tlsweep_sweeper._outcome import Outcome, outcome
 from hydra_plugins.tlsweep_sweeper._outputs import LOG_ATTR, write_outputs
+from hydra_plugins.tlsweep_sweeper._progress import study_label
 from hydra_plugins.tlsweep_sweeper._settings import (
     SweeperConfigError,
     as_list,
@@ -33,8 +37,8 @@ from hydra_plugins.tlsweep_sweeper._settings import (
     param_lines,
 )
 from hydra_plugins.tlsweep_sweeper._space import build_space, format_value, grid_values
-from hydra_plugins.tlsweep_sweeper._storage import PRUNER_ATTR, open_storage, storage_spec
 from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR, open_storage, storage_spec
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class Pending:
     seed: int | None = None
     owner: Any = field(default=None, repr=False)
     index: int = 0
+    slot: int | None = None  # which of the n_jobs slots it holds while in flight
 
 
 class CellStudy:
@@ -105,10 +110,22 @@ class CellStudy:
         self.parallel_jobs = 1
         self.running, self.step, self.stopping = 0, 0, False
         self.n_trials = settings.n_trials if n_trials is None else n_trials
-        self.study = self._open(study_name)
-        self.grid = _grid_points(self.study, self.space, settings.grid_points)
-        self.target = min(self.n_trials, len(self.grid)) if self.grid else self.n_trials
-        self._recover_interrupted()
+        # before the study is touched: a second sweeper would FAIL the first one's trials
+        self.lock: StudyLock | None = claim(folder, study_name)
+        try:
+            self.study = self._open(study_name)
+            self.grid = _grid_points(self.study, self.space, settings.grid_points)
+            self.target = min(self.n_trials, len(self.grid)) if self.grid else self.n_trials
+            self._recover_interrupted()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the study's lock (once; the study stays readable)."""
+        if self.lock is not None:
+            self.lock, lock = None, self.lock
+            lock.release()
 
     # ---- study ----
 
@@ -181,7 +198,7 @@ class CellStudy:
                 return None
             self.study.enqueue_trial(point)
         trial = self.study.ask(self.space.distributions)
-        extra = _custom_overrides(self.s.custom_search_space, self.config, trial)
+        extra = custom_overrides(self.s.custom_search_space, self.config, trial, self.space)
         overrides = self.space.overrides(trial.params) + self.fixed + extra
         try:
             self.compose(overrides)
@@ -258,12 +275,7 @@ class CellStudy:
 
     def best_label(self, objective: str) -> str | None:
         """E.g. ``"best val/mae=4.21 (trial 5)"``, or the size of the Pareto front."""
-        if not self.n_complete():
-            return None
-        if len(self.directions) == 1:
-            b = self.study.best_trial
-            return f"best {objective}={b.value:.4g} (trial {b.number})"
-        return f"Pareto front: {len(self.study.best_trials)} trials"
+        return study_label(self.study, objective)
 
     def write_outputs(self, command: Callable[[list[str]], str]) -> None:
         write_outputs(self.study, self.folder, self.storage, lambda p: command(self._ov(p)))
@@ -310,10 +322,3 @@ def _grid_points(study: optuna.Study, space: Any, grid_points: int) -> list[dict
     if not isinstance(study.sampler, GridSampler):
         return []
     return space.grid(grid_points)
-
-
-def _custom_overrides(path: str | None, config: DictConfig, trial: optuna.Trial) -> list[str]:
-    if not path:
-        return []
-    extra = get_method(path)(config, trial) or {}
-    return [f"{k}={format_value(v)}" for k, v in extra.items()]

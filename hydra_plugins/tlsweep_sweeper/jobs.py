@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 
 ROLES = ("run", "trial", "source", "final")
 _PREFIX = "TLSWEEP_JOB_"
+_INTS = ("trial", "parallel_jobs", "slot", "trials_per_gpu")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class JobInfo:
         storage: that study's storage (journal file path or RDB URL).
         trial: the trial number within the study (trials), or the selected trial (finals).
         parallel_jobs: how many jobs share this machine's CPUs (local launchers only).
+        slot: which of the sweeper's ``n_jobs`` slots the job holds while it runs; no two jobs
+            in flight share one.
+        trials_per_gpu: jobs packed onto one GPU (``hydra.sweeper.trials_per_gpu``).
     """
 
     role: str = "run"
@@ -38,6 +42,8 @@ class JobInfo:
     storage: str | None = None
     trial: int | None = None
     parallel_jobs: int = 1
+    slot: int | None = None
+    trials_per_gpu: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "JobInfo":
@@ -47,7 +53,7 @@ class JobInfo:
         for f in fields(cls):
             raw = environ.get(_PREFIX + f.name.upper())
             if raw:
-                values[f.name] = int(raw) if f.name in ("trial", "parallel_jobs") else raw
+                values[f.name] = int(raw) if f.name in _INTS else raw
         return cls(**values)  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:
@@ -60,10 +66,25 @@ class JobInfo:
         """Hydra overrides that set :meth:`env` in the launched job."""
         return [f"++hydra.job.env_set.{k}={_quote(v)}" for k, v in self.env().items()]
 
+    def cuda_index(self, device_count: int) -> int:
+        """The GPU this job trains on: slot ``s`` takes GPU ``s // trials_per_gpu``, so
+        ``trials_per_gpu`` jobs share each GPU, wrapping around the ``device_count`` visible."""
+        if self.slot is None or device_count < 1:
+            return 0
+        return (self.slot // max(1, self.trials_per_gpu)) % device_count
+
     @property
     def in_study(self) -> bool:
         """Whether the job is a tuning trial (of either stage), which must never see test."""
         return self.role in ("trial", "source")
+
+
+def slot_overrides(slot: int, trials_per_gpu: int) -> list[str]:
+    """Overrides that give a launched job its slot (added when the slot is known)."""
+    return [
+        f"++hydra.job.env_set.{_PREFIX}SLOT={slot}",
+        f"++hydra.job.env_set.{_PREFIX}TRIALS_PER_GPU={trials_per_gpu}",
+    ]
 
 
 def _quote(value: str) -> str:

@@ -91,11 +91,15 @@ def test_idempotent_and_refuses_other_parameters(small: Path) -> None:
         generate_cohort(small, n_subjects=12, seed=4, resolution_mm=RES, progress=False)
     with pytest.raises(ValueError, match="n_sites"):
         generate_cohort(small, n_subjects=12, seed=3, resolution_mm=RES, n_sites=2)
+    with pytest.raises(ValueError, match=r"relatedness=0.0 \(asked 0.5\)"):
+        generate_cohort(small, n_subjects=12, seed=3, resolution_mm=RES, relatedness=0.5)
 
 
 def test_bad_values_and_foreign_folders_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="n_subjects=0"):
         generate_cohort(tmp_path / "c", n_subjects=0, seed=0)
+    with pytest.raises(ValueError, match="relatedness=1.5"):
+        generate_cohort(tmp_path / "c", n_subjects=2, seed=0, relatedness=1.5)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("not a cohort")
     with pytest.raises(FileExistsError, match="cohort.json"):

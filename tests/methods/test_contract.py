@@ -37,8 +37,9 @@ from tlsweep.methods.assemble import (
 from tlsweep.methods.base import HELD_OUT_ROLES, Method, PretrainingMethod
 from tlsweep.methods.cache import cache_key
 from tlsweep.models.base import Head, Network
-from tlsweep.tracking.mlflow_tracker import NullTracker
+from tlsweep.tracking.protocol import NullTracker
 from tlsweep.train.data import Batch, to_device
+from tlsweep.train.loop import Objective, TrainSettings
 from tlsweep.train.metrics import metric_names
 from tlsweep.train.supervised import fit_subsets
 
@@ -232,11 +233,8 @@ def test_fine_tuning_is_identical_after_a_miss_and_a_hit(tiny, name: str) -> Non
             ctx.subset("train", ctx.target_task),
             ctx.subset("val", ctx.target_task),
             ctx.target_task,
-            settings=cfg.train,
-            device=ctx.device,
-            seed=cfg.seed,
-            objective="val/mae",
-            direction="minimize",
+            TrainSettings.from_config(cfg.train, ctx.device, cfg.seed),
+            Objective("val/mae", "minimize"),
         )
         histories.append((result.history, {k: v.clone() for k, v in model.state_dict().items()}))
     (first, weights), (second, weights_again) = histories

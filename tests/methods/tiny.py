@@ -12,7 +12,7 @@ from tlsweep.data.nifti import Cohort
 from tlsweep.data.splits import Splits
 from tlsweep.data.tasks import Task
 from tlsweep.methods.base import Context
-from tlsweep.tracking.mlflow_tracker import NullTracker
+from tlsweep.tracking.protocol import NullTracker
 
 SHAPE = (16, 16, 16)
 ROLES = {"source": 12, "source_val": 8, "train": 8, "val": 4, "test": 4, "unlabelled": 4}

@@ -39,7 +39,7 @@ def test_submitit_local_batches_with_pruning(sweep) -> None:
         "hydra/launcher=submitit_local",
         "hydra.sweeper.n_jobs=3",
         "hydra.sweeper.n_trials=6",
-        "hydra/sweeper/pruner=median",
+        "hydra/sweeper/pruner=tlsweep_median",
         "hydra.sweeper.pruner.n_startup_trials=2",
         "epoch_seconds=0.05",
     )
@@ -64,3 +64,27 @@ def test_async_with_basic_launcher_falls_back_to_batches(sweep) -> None:
 
 def _states(study) -> list[str]:  # noqa: ANN001
     return [t.state.name for t in study.trials]
+
+
+def test_jobs_in_flight_hold_distinct_slots_that_pick_their_gpu(sweep, tmp_path) -> None:
+    s = sweep()
+    s.ok(
+        "hpo=random",
+        X0,
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.schedule=async",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.trials_per_gpu=2",
+        "hydra.sweeper.n_trials=5",
+        "durations=[4,0.5,0.5,0.5,0.5]",
+        f"slot_dir={tmp_path / 'slots'}",
+    )
+    import json
+
+    runs = [json.loads(p.read_text()) for p in sorted((tmp_path / "slots").glob("*.json"))]
+    assert len(runs) == 5 and {r["slot"] for r in runs} == {0, 1}
+    for a in runs:
+        for b in runs:
+            if a is not b and a["start"] < b["end"] and b["start"] < a["end"]:
+                assert a["slot"] != b["slot"]  # two jobs in flight never share a slot
+    assert {r["gpu_of_4"] for r in runs} == {0}  # trials_per_gpu=2: slots 0 and 1 share GPU 0

@@ -51,20 +51,33 @@ def test_job_info_round_trips_through_the_environment() -> None:
     assert "++hydra.job.env_set.TLSWEEP_JOB_STUDY='s\\'1'" in job.overrides()
 
 
+def test_a_jobs_slot_picks_its_gpu() -> None:
+    packed = [JobInfo(slot=s, trials_per_gpu=2).cuda_index(device_count=2) for s in range(6)]
+    assert packed == [0, 0, 1, 1, 0, 0]  # two per GPU, wrapping around the visible GPUs
+    assert [JobInfo(slot=s).cuda_index(4) for s in range(4)] == [0, 1, 2, 3]
+    assert JobInfo().cuda_index(4) == 0 and JobInfo(slot=3).cuda_index(0) == 0
+    assert JobInfo.from_env(JobInfo(slot=3, trials_per_gpu=2).env()).slot == 3
+
+
 def test_untuned_cells_refuse_a_budget_and_unknown_stages_are_one_line() -> None:
     import pytest
     from hydra import compose, initialize_config_module
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
 
     from hydra_plugins.tlsweep_sweeper._cells import cell_name, check_stage, check_untuned
     from hydra_plugins.tlsweep_sweeper._settings import SweeperConfigError
+    from tlsweep.errors import explain
 
     with initialize_config_module(version_base="1.3", config_module="tlsweep.conf"):
         untuned = compose("config", ["hpo=untuned"], return_hydra_config=True)
         budget = compose("config", ["hpo=untuned", "hydra.sweeper.n_trials=4"], True)
-        stage = compose("config", ["hpo=tpe", "hpo.stage=both"], return_hydra_config=True)
+        with pytest.raises(ConfigCompositionException) as bad:  # an enum: refused on compose
+            compose("config", ["hpo=tpe", "hpo.stage=both"], return_hydra_config=True)
+    assert "hpo.stage=both is not a valid option" in explain(bad.value)
     check_untuned(untuned)
     assert cell_name(untuned).endswith("-s0-untuned")
     with pytest.raises(SweeperConfigError, match="hydra.sweeper.n_trials=4"):
         check_untuned(budget)
     with pytest.raises(SweeperConfigError, match="hpo.stage=both is not a valid option"):
-        check_stage(stage)
+        check_stage(OmegaConf.create({"hpo": {"stage": "both"}}))

@@ -60,6 +60,8 @@ def test_hpo_none_keeps_basic_sweeper() -> None:
 def test_pruner_group() -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
-            "objective", ["hpo=tpe", "hydra/sweeper/pruner=hyperband"], return_hydra_config=True
+            "objective",
+            ["hpo=tpe", "hydra/sweeper/pruner=tlsweep_hyperband"],
+            return_hydra_config=True,
         )
     assert cfg.hydra.sweeper.pruner._target_ == "optuna.pruners.HyperbandPruner"

@@ -23,7 +23,15 @@ def test_a_cancelled_submitit_job_names_its_state_and_its_log() -> None:
 
 @pytest.mark.parametrize(
     ("value", "n", "expected"),
-    [(1.5, 1, [1.5]), ((1, 2), 2, [1.0, 2.0]), (math.nan, 1, None), (1, 2, None)],
+    [
+        (1.5, 1, [1.5]),
+        ((1, 2), 2, [1.0, 2.0]),
+        (math.nan, 1, None),
+        (1, 2, None),
+        ("0.5", 1, [0.5]),  # float()-able, as hydra-optuna-sweeper accepts
+        ("inf", 1, None),
+        ("12", 2, None),  # a string is one value, not a sequence of characters
+    ],
 )
 def test_as_values(value: object, n: int, expected: list[float] | None) -> None:
     assert as_values(value, n) == expected

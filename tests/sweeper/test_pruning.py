@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from hydra_plugins.tlsweep_sweeper._storage import PRUNER_ATTR
 from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR
 from tlsweep.hpo.pruning import TrialReporter
 
 LR = "lr=tag(log,interval(1e-4,1))"
@@ -17,7 +17,13 @@ LR = "lr=tag(log,interval(1e-4,1))"
 def test_fake_trainer_is_pruned(sweep, pruner: str) -> None:
     s = sweep("fake_trainer.py")
     extra = ["hydra.sweeper.pruner.n_startup_trials=2"] if pruner == "median" else []
-    s.ok("hpo=random", LR, "hydra.sweeper.n_trials=10", f"hydra/sweeper/pruner={pruner}", *extra)
+    s.ok(
+        "hpo=random",
+        LR,
+        "hydra.sweeper.n_trials=10",
+        f"hydra/sweeper/pruner=tlsweep_{pruner}",
+        *extra,
+    )
     trials = s.study().trials
     pruned = [t for t in trials if t.state.name == "PRUNED"]
     complete = [t for t in trials if t.state.name == "COMPLETE"]

@@ -32,6 +32,9 @@ CASES = [
     ("x=int(interval(1,10))", Int(1, 10)),
     ("x=tag(log,interval(1e-4,1e-2))", Float(1e-4, 1e-2, log=True)),
     ("x=tag(log,int(interval(1,64)))", Int(1, 64, log=True)),
+    # shuffle: categorical (as hydra-optuna-sweeper), in the written order whatever the shuffle
+    ("x=shuffle(range(0,3))", Cat([0, 1, 2])),
+    ("x=shuffle(c,a,b)", Cat(["c", "a", "b"])),
 ]
 
 
@@ -63,9 +66,10 @@ def test_later_sources_replace_earlier_ones_and_fixed_values_pass_through() -> N
         ["y=range(5,7)", "z=3"],  # hydra.sweeper.params
         ["x=0.5", "+w=interval(0,1)"],  # the command line
     )
-    assert space.distributions == {"y": Int(5, 6), "w": Float(0.0, 1.0)}
+    # a "+" override's param keeps its "+" (best_params then reads as an override)
+    assert space.distributions == {"y": Int(5, 6), "+w": Float(0.0, 1.0)}
     assert space.fixed == ["z=3", "x=0.5"]
-    assert space.overrides({"y": 6, "w": 0.25}) == ["z=3", "x=0.5", "y=6", "+w=0.25"]
+    assert space.overrides({"y": 6, "+w": 0.25}) == ["z=3", "x=0.5", "y=6", "+w=0.25"]
 
 
 @pytest.mark.parametrize(

@@ -3,15 +3,27 @@
 Generative model, per subject (all draws from ``SeedSequence(seed, spawn_key=(0, i))``):
 
 * demographics: age ~ U(age_range), rounded to 0.1 y; sex 50/50; site uniform over ``n_sites``.
-* head size: intracranial volume (ICV) is log-normal, males x1.12 over females (~12 %, e.g.
-  Ruigrok et al. 2014), within-sex SD 9 %; plus a small per-axis shape jitter (SD 2 %), a small
-  rigid misalignment (2 deg, 2 mm) and a smooth individual deformation (SD 2 mm, 20 mm scale).
+  These draws come first and do not depend on ``relatedness``: subject ``i`` has the same age,
+  sex and site at every setting, only its anatomy changes.
+* head size: intracranial volume (ICV) is log-normal, within-sex SD 7 %; plus a small per-axis
+  shape jitter (SD 2 %), a small rigid misalignment (2 deg, 2 mm) and a smooth individual
+  deformation (SD 2 mm, 20 mm scale).
 * ageing acts on the same tissue boundaries through a "brain age" = age + N(0, 5 y):
   grey matter turns into WM-like signal at the GM/WM boundary (apparent cortical thinning,
   0.25 %/y of GM from 20 to 50 y); brain tissue is lost to CSF at the pial surface following the
   literature curve -0.2 %/y after 35 and -0.5 %/y after 60 (Hedman et al. 2012; Fotenos et al.
   2005), i.e. -15 % at 80; the ventricles expand by 0.3 ml/y (a smooth outward displacement
   calibrated numerically in ml), around an individual size offset (SD 6 ml).
+* sex, and the ``relatedness`` r in [0, 1]: how much of the sex signal lives in the anatomy age
+  acts on. Sex scales the ICV by ``1.12 ** (1 - r)`` (males over females; 1.12 is the real
+  ratio, e.g. Ruigrok et al. 2014), a global size that carries no age information; and it shifts
+  the three age mechanisms by ``r`` times a fixed male-minus-female offset
+  (:data:`SEX_ON_AGE_ANATOMY`: ventricles +24 ml, GM-to-WM contrast shift +8 % of GM, brain
+  tissue lost to CSF -8 %), in a direction unlike age's (ventricles and contrast look older,
+  sulcal CSF younger), so that age stays identifiable from the same features. At r = 0 sex is
+  predictable only from head size (a sex classifier learns nothing age needs); at r = 1 only
+  from ventricles, sulcal CSF and grey/white contrast (a sex classifier's features are the age
+  features); in between, from both, each at a fraction of its strength.
 * site: each site has its own T1 contrast (tissue intensities perturbed around those fitted to
   the MNI152 T1), gain, smooth multiplicative bias field and Rician noise level.
 
@@ -33,12 +45,14 @@ from scipy.spatial.transform import Rotation
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sex effects scaled by relatedness
 FOV_CENTRE_MM = np.array([0.0, -18.0, 22.0])  # centre of nilearn's 2 mm MNI152 grid
 FOV_MM = np.array([198.0, 234.0, 190.0])
-ICV_MALE_OVER_FEMALE = 1.12
+ICV_MALE_OVER_FEMALE = 1.12  # at relatedness 0; 1.12 ** (1 - r) in general
 ICV_LOG_SD = 0.07
-MALE_GM_TO_WM = 0.03
+# Male-minus-female offsets on the age mechanisms at relatedness 1 (scaled by r), sized so a
+# linear model tells the sexes apart about as well as from head size at r = 0 (~72 %).
+SEX_ON_AGE_ANATOMY = {"ventricle_ml": 24.0, "gm_to_wm": 0.08, "csf_loss": -0.08}
 BRAIN_AGE_SD_Y = 5.0
 VENTRICLE_ML_PER_Y = 0.3
 VENTRICLE_SD_ML = 6.0
@@ -179,19 +193,31 @@ def make_site(seed: int, index: int) -> Site:
     return Site(scale, rng.uniform(0.8, 1.25), rng.uniform(0.01, 0.04), bias.astype(np.float32))
 
 
-def _tissue_image(tpl: Templates, site: Site, brain_age: float, sex: str) -> np.ndarray:
-    """Template-space T1 intensity, grey matter thinned (age, sex) and lost (age)."""
-    shift = GM_TO_WM_PER_Y * (np.clip(brain_age, 20, 50) - 20) + MALE_GM_TO_WM * (sex == "M")
-    to_wm = np.minimum(shift * tpl.gm.sum() * tpl.deep, tpl.gm)
-    to_csf = brain_volume_loss(brain_age) * (tpl.gm + tpl.wm).sum() * tpl.pial
-    gm = np.maximum(tpl.gm - to_wm - to_csf, 0.0)
+def _tissue_image(tpl: Templates, site: Site, brain_age: float, sex_shift: float) -> np.ndarray:
+    """Template-space T1 intensity, grey matter thinned and lost (age; sex scaled by r).
+
+    ``sex_shift`` is ``relatedness * (+0.5 male, -0.5 female)``; a negative net change turns
+    WM back into GM (or CSF into GM), within the brain mask.
+    """
+    shift = GM_TO_WM_PER_Y * (np.clip(brain_age, 20, 50) - 20)
+    shift += sex_shift * SEX_ON_AGE_ANATOMY["gm_to_wm"]
+    loss = brain_volume_loss(brain_age) + sex_shift * SEX_ON_AGE_ANATOMY["csf_loss"]
+    to_wm = np.clip(shift * tpl.gm.sum() * tpl.deep, -tpl.wm, tpl.gm)
+    wm = tpl.wm + to_wm
+    to_csf = loss * (tpl.gm + tpl.wm).sum() * tpl.pial
+    gm = np.clip(tpl.gm - to_wm - to_csf, 0.0, np.maximum(tpl.mask - wm, 0.0))
     c_csf, c_gm, c_wm = site.contrast * tpl.contrast
-    return c_csf * tpl.mask + (c_gm - c_csf) * gm + (c_wm - c_csf) * (tpl.wm + to_wm)
+    return c_csf * tpl.mask + (c_gm - c_csf) * gm + (c_wm - c_csf) * wm
 
 
-def _sample_coords(tpl: Templates, rng: np.random.Generator, sex: str, age: float) -> np.ndarray:
-    """Template voxel coordinates of every output voxel: the subject's head size and shape."""
-    log_icv = (0.5 if sex == "M" else -0.5) * np.log(ICV_MALE_OVER_FEMALE)
+def _sample_coords(
+    tpl: Templates, rng: np.random.Generator, sex_sign: float, age: float, relatedness: float
+) -> np.ndarray:
+    """Template voxel coordinates of every output voxel: the subject's head size and shape.
+
+    ``sex_sign`` is +0.5 for males, -0.5 for females; ``age`` is the brain age.
+    """
+    log_icv = sex_sign * (1.0 - relatedness) * np.log(ICV_MALE_OVER_FEMALE)
     scale = np.exp((log_icv + rng.normal(0, ICV_LOG_SD)) / 3 + rng.normal(0, 0.02, 3))
     rotation = Rotation.from_euler("xyz", rng.normal(0, 2.0, 3), degrees=True).as_matrix()
     inverse = np.linalg.inv(rotation * scale)
@@ -201,6 +227,7 @@ def _sample_coords(tpl: Templates, rng: np.random.Generator, sex: str, age: floa
         sparse=True,
     )
     vent_ml = VENTRICLE_ML_PER_Y * (age - 20) + rng.normal(0, VENTRICLE_SD_ML)
+    vent_ml += relatedness * sex_sign * SEX_ON_AGE_ANATOMY["ventricle_ml"]
     warp = rng.standard_normal((3, *_control_shape(WARP_SPACING_MM))) * WARP_SD_MM
     coords = _smooth_field(warp, tpl.warp_kernels)
     coords += (vent_ml / tpl.ventricle_ml_per_mm) * tpl.ventricle_field
@@ -217,6 +244,7 @@ def synthesize(
     tpl: Templates,
     sites: list[Site],
     noise: bool = True,
+    relatedness: float = 0.0,
 ) -> tuple[dict, np.ndarray]:
     """Draw subject ``index`` of the cohort ``seed``.
 
@@ -227,6 +255,8 @@ def synthesize(
         tpl: templates at the working resolution (:func:`load_templates`).
         sites: the cohort's sites (:func:`make_site`); each subject picks one uniformly.
         noise: add Rician noise (off only to compare resolutions).
+        relatedness: in [0, 1], where the sex signal lives (see the module docstring); the
+            random draws do not depend on it.
 
     Returns:
         The participants row (participant_id, age, sex, site) and the float32 image.
@@ -235,8 +265,9 @@ def synthesize(
     age = round(float(rng.uniform(*age_range)), 1)
     sex, k = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(len(sites)))
     brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y)
-    coords = _sample_coords(tpl, rng, sex, brain_age)
-    tissue = _tissue_image(tpl, sites[k], brain_age, sex)
+    sign = 0.5 if sex == "M" else -0.5
+    coords = _sample_coords(tpl, rng, sign, brain_age, relatedness)
+    tissue = _tissue_image(tpl, sites[k], brain_age, relatedness * sign)
     clean = ndi.map_coordinates(tissue, coords, order=1, output=np.float32, prefilter=False)
     bias = sites[k].bias_log + rng.standard_normal(sites[k].bias_log.shape) * 0.03
     image = clean * sites[k].gain * np.exp(_smooth_field(bias, tpl.bias_kernels))

@@ -10,6 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tlsweep.data.nifti import Cohort, NiftiCohort
+from tlsweep.errors import ConfigError
+
+
+def _is_fraction(value: object) -> bool:
+    try:
+        return 0.0 <= float(value) <= 1.0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 class SyntheticBrain(NiftiCohort):
@@ -22,6 +30,12 @@ class SyntheticBrain(NiftiCohort):
         n_sites: number of acquisition sites.
         shape: spatial shape after crop/pad.
         cache_dir: where the cohort and its preprocessed volumes are stored.
+        relatedness: in [0, 1], where the source label (sex) lives: 0 in head size only (no age
+            information), 1 only in the ventricles, sulcal CSF and grey/white contrast that age
+            acts on; each setting is its own cohort folder.
+
+    Raises:
+        ConfigError: for a relatedness outside [0, 1].
     """
 
     def __init__(
@@ -32,14 +46,21 @@ class SyntheticBrain(NiftiCohort):
         n_sites: int = 3,
         shape: list[int] | None = None,
         cache_dir: str = ".cache/tlsweep",
+        relatedness: float = 0.0,
     ) -> None:
-        name = f"n{n_subjects}-seed{seed}-{resolution_mm:g}mm-{n_sites}sites"
+        if not _is_fraction(relatedness):
+            raise ConfigError(f"dataset.relatedness={relatedness}: must be a number in [0, 1]")
+        name = f"n{n_subjects}-seed{seed}-{resolution_mm:g}mm-{n_sites}sites-r{relatedness:g}"
         root = Path(cache_dir).expanduser() / "synthetic_brain" / name
         super().__init__(
             root=str(root), spacing=[resolution_mm] * 3, shape=shape, cache_dir=cache_dir
         )
         self.generator_args = dict(
-            n_subjects=n_subjects, seed=seed, resolution_mm=resolution_mm, n_sites=n_sites
+            n_subjects=n_subjects,
+            seed=seed,
+            resolution_mm=resolution_mm,
+            n_sites=n_sites,
+            relatedness=float(relatedness),
         )
 
     def load(self, progress: bool = True) -> Cohort:

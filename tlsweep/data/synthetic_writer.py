@@ -42,11 +42,11 @@ def _init_worker(tpl: Templates, sites: list[Site]) -> None:
     _WORKER = (tpl, sites)
 
 
-def _write_subject(job: tuple[int, int, tuple[float, float], str]) -> dict:
+def _write_subject(job: tuple[int, int, tuple[float, float], float, str]) -> dict:
     """Generate one subject in a worker and write its NIfTI file; return its table row."""
-    index, seed, age_range, out = job
+    index, seed, age_range, relatedness, out = job
     tpl, sites = _WORKER
-    row, image = synthesize(index, seed, age_range, tpl, sites)
+    row, image = synthesize(index, seed, age_range, tpl, sites, relatedness=relatedness)
     pid = row["participant_id"]
     path = Path(out) / pid / "anat" / f"{pid}_T1w.nii.gz"
     path.parent.mkdir(parents=True)
@@ -66,6 +66,7 @@ def _check_params(params: dict) -> None:
         "n_sites": not 1 <= params["n_sites"] <= 26,
         "resolution_mm": not 0.5 <= params["resolution_mm"] <= 16,
         "age_range": not 0 <= lo < hi,
+        "relatedness": not 0 <= params["relatedness"] <= 1,
     }
     for key in (k for k, b in bad.items() if b):
         raise ValueError(f"generate_cohort: {key}={params[key]} is out of range")
@@ -107,6 +108,7 @@ def generate_cohort(
     resolution_mm: float = 4.0,
     n_sites: int = 3,
     age_range: tuple[float, float] = (20.0, 80.0),
+    relatedness: float = 0.0,
     workers: int = 0,
     progress: bool = True,
 ) -> Path:
@@ -119,6 +121,8 @@ def generate_cohort(
         resolution_mm: isotropic voxel size (2 mm; 4 mm for CPU).
         n_sites: acquisition sites, ``site-A`` onwards.
         age_range: uniform age range in years.
+        relatedness: in [0, 1]: 0 puts the sex signal in head size only, 1 only in the anatomy
+            age acts on (see :mod:`tlsweep.data.synthetic`).
         workers: processes; 0 means this trial's share of the CPUs
             (:func:`tlsweep.resources.worker_count`). Images do not depend on it.
         progress: show a progress bar.
@@ -138,6 +142,7 @@ def generate_cohort(
         "resolution_mm": float(resolution_mm),
         "n_sites": int(n_sites),
         "age_range": [float(a) for a in age_range],
+        "relatedness": float(relatedness),
     }
     _check_params(params)
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +167,8 @@ def _fill(out: Path, params: dict, workers: int, progress: bool) -> None:
     n, res = params["n_subjects"], params["resolution_mm"]
     tpl = load_templates(res)
     sites = [make_site(params["seed"], k) for k in range(params["n_sites"])]
-    jobs = [(i, params["seed"], tuple(params["age_range"]), str(out)) for i in range(n)]
+    ages, r = tuple(params["age_range"]), params["relatedness"]
+    jobs = [(i, params["seed"], ages, r, str(out)) for i in range(n)]
     log.info("generating %d synthetic subjects at %g mm into %s", n, res, out)
     rows = _run_jobs(jobs, tpl, sites, min(workers, n), progress)
     with open(out / "participants.tsv", "w", newline="") as f:

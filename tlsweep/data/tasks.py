@@ -1,7 +1,9 @@
 """Prediction tasks read from the participants table: label checks, encoding, scaling.
 
 A :class:`Task` turns a table column into model targets (class indices, or standardised floats
-for regression) and model outputs back into predictions in the original units.
+for regression) and model outputs back into predictions in the original units. A source task
+with ``shuffle_labels`` is a negative control: :meth:`Task.shuffled` permutes its labels among the
+source subjects, so supervised pretraining on them has nothing to transfer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import pandas as pd
 from tlsweep.errors import ConfigError, bad_column, bad_option
 from tlsweep.schemas import TASK_TYPES
 
+# Mixed into the split seed, so the label permutation is its own random stream.
+SHUFFLE_STREAM = 0x5F1E
+
 
 @dataclass
 class Task:
@@ -24,6 +29,8 @@ class Task:
         column: participants-table column holding the label.
         type: ``classification`` or ``regression``.
         loss: ``auto`` or a regression loss name.
+        shuffle_labels: permute the labels among the source subjects before any use (source
+            task only; see :meth:`shuffled`).
     """
 
     key: str
@@ -48,9 +55,14 @@ class Task:
         """Validate the label column against the table and learn the class list.
 
         Raises:
-            ConfigError: unknown type, missing column, non-numeric regression labels, or fewer
-                than two classes.
+            ConfigError: unknown type, missing column, non-numeric regression labels, fewer
+                than two classes, or ``shuffle_labels`` on a task that is not the source task.
         """
+        if self.shuffle_labels and self.key != "source_task":
+            raise ConfigError(
+                f"{self.key}.shuffle_labels=true: only source_task labels can be shuffled "
+                "(a negative control for pretraining); target labels are never changed"
+            )
         if self.type not in TASK_TYPES:
             raise bad_option(f"{self.key}.type", self.type, TASK_TYPES)
         if self.column not in table.columns:
@@ -70,6 +82,29 @@ class Task:
             raise ConfigError(
                 f"{self.key}.column={self.column}: regression needs numeric labels, found {bad!r}"
             )
+
+    def shuffled(self, table: pd.DataFrame, ids: list[str], seed: int) -> pd.DataFrame:
+        """The table with this task's labels permuted among ``ids`` (if ``shuffle_labels``).
+
+        Only the rows of ``ids`` (the source and source-validation subjects) and only this
+        task's column change, so no target-role label is touched, even when the source and
+        target columns are the same; the labels' values and counts are kept. The permutation
+        is a pure function of ``seed`` (the split seed) and ``ids``.
+
+        Args:
+            table: participants table indexed by participant id.
+            ids: the subjects whose labels are permuted among themselves.
+            seed: the split seed.
+
+        Returns:
+            ``table`` itself when ``shuffle_labels`` is false, else a shuffled copy.
+        """
+        if not self.shuffle_labels:
+            return table
+        order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(ids))
+        out = table.copy()
+        out.loc[list(ids), self.column] = table.loc[list(ids), self.column].to_numpy()[order]
+        return out
 
     def labelled(self, table: pd.DataFrame) -> pd.Index:
         """Participant ids that carry this task's label."""

@@ -1,1 +1,1 @@
-"""What a trial needs from the sweeper: the pruning hook (``tlsweep.hpo.pruning``)."""
+"""What a trial needs from the sweeper: the pruning hook and its trial's records (``pruning``)."""

@@ -1,4 +1,4 @@
-"""The trial side of pruning: report a validation curve to the study and stop when told.
+"""The trial side of a sweep: report a validation curve to the study and stop when told.
 
 The tlsweep sweeper tells every trial job its study, storage and trial number
 (:class:`~hydra_plugins.tlsweep_sweeper.jobs.JobInfo`, in the job's environment). From those a
@@ -7,17 +7,20 @@ job opens the same Optuna storage
 the study's pruner from the config the sweeper stored on the study, and reports each epoch's
 objective. When the pruner says stop, :meth:`TrialReporter.report` raises ``optuna.TrialPruned``;
 the task function lets it escape, Hydra returns it in the job's ``JobReturn`` and the sweeper
-tells the trial PRUNED with its last reported value. Optuna loads only when a trial is swept.
+tells the trial PRUNED with its last reported value. A :class:`TrialReporter` is the training
+loop's pruning hook (:class:`tlsweep.train.loop.Pruner`). :func:`link_trial` records the job's
+MLflow run and folder on its trial. Optuna loads only when a trial is swept.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from hydra_plugins.tlsweep_sweeper._storage import PRUNER_ATTR, open_storage
 from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +40,11 @@ class TrialReporter:
         """Open the trial the sweeper launched this job for.
 
         Returns:
-            A reporter, or None for a job that is not a trial or a multi-objective study,
-            which Optuna cannot prune.
+            A reporter, or None for a job that is not a tuning trial (a plain run, a final
+            rerun, a stage-1 source trial) or a trial of a multi-objective study, which Optuna
+            cannot prune.
         """
-        if job.trial is None or not job.storage or not job.study:
+        if job.role != "trial" or job.trial is None or not job.storage or not job.study:
             return None
         import optuna
         from hydra.utils import instantiate
@@ -73,6 +77,13 @@ class TrialReporter:
         self.trial.report(float(value), int(step))
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {step}")
+
+
+def link_trial(job: JobInfo, run_id: str | None, job_dir: Path) -> None:
+    """Record a swept job's MLflow run id and folder on its trial (optuna-dashboard shows them)."""
+    if job.role not in ("trial", "source") or job.trial is None or not job.storage:
+        return
+    set_trial_attrs(job, {"mlflow_run_id": run_id, "job_dir": str(job_dir)})
 
 
 def set_trial_attrs(job: JobInfo, attrs: Mapping[str, Any]) -> None:

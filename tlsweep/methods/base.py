@@ -34,6 +34,7 @@ from tlsweep.data.tasks import Task
 from tlsweep.errors import ConfigError
 from tlsweep.methods.losses import ramp_up, supervised_loss
 from tlsweep.models.base import Encoder
+from tlsweep.tracking.protocol import RunTracker
 from tlsweep.train.data import Batch, Subset
 
 State = dict[str, torch.Tensor]
@@ -57,7 +58,7 @@ class Context:
         pretrain: the pretraining schedule (``cfg.pretrain``), overriding ``train``'s keys.
         device: the training device.
         seed: the run seed.
-        tracker: the MLflow tracker of this run.
+        tracker: this run's tracker (MLflow, or a null one with tracking off).
         dataset_cfg: the dataset's config (part of a pretraining cache key).
         split_cfg: the split's config (part of a pretraining cache key).
     """
@@ -72,7 +73,7 @@ class Context:
     pretrain: Any
     device: torch.device
     seed: int
-    tracker: Any
+    tracker: RunTracker
     dataset_cfg: Any = None
     split_cfg: Any = None
 
@@ -213,7 +214,7 @@ class PretrainingMethod(Method):
         return {**args, "source_task": [task.column, task.type, task.loss, task.classes]}
 
     @abstractmethod
-    def pretrain(self, ctx: Context, tracker: Any) -> Pretrained:
+    def pretrain(self, ctx: Context, tracker: RunTracker) -> Pretrained:
         """Pretrain a fresh encoder on the source roles.
 
         Args:

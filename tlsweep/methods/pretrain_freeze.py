@@ -10,11 +10,11 @@ are kept with the encoder, as the source-side objective of ``hpo.stage=source_th
 
 from __future__ import annotations
 
-from typing import Any
-
 from tlsweep.methods.base import Context, Pretrained, PretrainingMethod
 from tlsweep.methods.probe import source_task_scores
 from tlsweep.models.base import Head, Network
+from tlsweep.tracking.protocol import RunTracker
+from tlsweep.train.loop import Hooks, TrainSettings
 from tlsweep.train.supervised import default_objective, fit_subsets
 
 
@@ -32,28 +32,17 @@ class PretrainFreeze(PretrainingMethod):
     def __init__(self, freeze_stages: int = 2) -> None:
         super().__init__(freeze_stages=freeze_stages)
 
-    def pretrain(self, ctx: Context, tracker: Any) -> Pretrained:
+    def pretrain(self, ctx: Context, tracker: RunTracker) -> Pretrained:
         """Train a fresh encoder and head on the source task; keep the best epoch's encoder."""
-        settings = ctx.pretrain_settings
+        settings = TrainSettings.from_config(ctx.pretrain_settings, ctx.device, ctx.seed)
         task = ctx.source_task
         train, val = ctx.subset("source", task), ctx.subset("source_val", task)
         encoder = ctx.make_encoder()
         model = Network(encoder, Head(encoder.out_features, task.out_features)).to(ctx.device)
-        metric, direction = default_objective(task)
+        objective = default_objective(task, "source_val")
+        hooks = Hooks(tracker=tracker)
         fit_subsets(
-            model,
-            self.loss,
-            train,
-            val,
-            task,
-            settings=settings,
-            device=ctx.device,
-            seed=ctx.seed,
-            objective=f"source_val/{metric}",
-            direction=direction,
-            val_split="source_val",
-            desc="pretrain",
-            on_epoch=lambda epoch, m: tracker.log_metrics(m, step=epoch),
+            model, self.loss, train, val, task, settings, objective, hooks=hooks, desc="pretrain"
         )
         state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
         return Pretrained(state, source_task_scores(model, val, task, ctx.device))

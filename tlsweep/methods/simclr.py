@@ -25,8 +25,9 @@ from tlsweep.errors import ConfigError, suggest
 from tlsweep.methods.base import Context, Pretrained, PretrainingMethod
 from tlsweep.methods.losses import nt_xent, yaware_weights
 from tlsweep.models.base import Network
+from tlsweep.tracking.protocol import RunTracker
 from tlsweep.train.data import Batch, Subset, batches
-from tlsweep.train.loop import fit
+from tlsweep.train.loop import Hooks, Objective, TrainSettings, fit
 
 OBJECTIVE = "source_val/nt_xent"
 
@@ -77,9 +78,9 @@ class SimCLR(PretrainingMethod):
         self.projection_dims = [int(d) for d in projection_dims]
         self.augment = from_settings(Augment, augment or {}, "method.augment")
 
-    def pretrain(self, ctx: Context, tracker: Any) -> Pretrained:
+    def pretrain(self, ctx: Context, tracker: RunTracker) -> Pretrained:
         """Train encoder plus projection head with NT-Xent on the source images."""
-        settings = ctx.pretrain_settings
+        settings = TrainSettings.from_config(ctx.pretrain_settings, ctx.device, ctx.seed)
         train, val = self._images(ctx, "source"), self._images(ctx, "source_val")
         encoder = ctx.make_encoder()
         model = Network(encoder, projection_head(encoder.out_features, self.projection_dims))
@@ -87,15 +88,11 @@ class SimCLR(PretrainingMethod):
         fit(
             model,
             lambda net, batch, progress: self.contrastive_loss(net, batch),
-            lambda generator: batches(train, settings.batch_size, generator, ctx.device),
+            train,
             lambda net: {OBJECTIVE: self._validate(net, val, settings.batch_size, ctx)},
-            settings=settings,
-            objective=OBJECTIVE,
-            direction="minimize",
-            steps_per_epoch=max(1, math.ceil(len(train) / settings.batch_size)),
-            seed=ctx.seed,
-            device=ctx.device,
-            on_epoch=lambda epoch, metrics: tracker.log_metrics(metrics, step=epoch),
+            settings,
+            Objective(OBJECTIVE, "minimize"),
+            hooks=Hooks(tracker=tracker),
             desc="pretrain",
         )
         return Pretrained({k: v.detach().cpu() for k, v in encoder.state_dict().items()})

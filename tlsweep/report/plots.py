@@ -162,8 +162,7 @@ def _importances(bench: Benchmark, cell: dict, notes: list[str]) -> dict[str, fl
 def _storage(bench: Benchmark, cell: dict) -> object:
     """The cell's study storage: its journal in the cell folder (so a moved benchmark folder
     still works), else the storage string recorded in ``benchmark.yaml``."""
-    import optuna
-    from optuna.storages.journal import JournalFileBackend
+    from hydra_plugins.tlsweep_sweeper.storage import open_journal
 
     journal = bench.cell_dir(cell) / "optuna_journal.log"
     spec = str(journal) if journal.is_file() else str(cell.get("storage") or "")
@@ -171,7 +170,7 @@ def _storage(bench: Benchmark, cell: dict) -> object:
         return spec
     if not Path(spec).is_file():
         raise FileNotFoundError(f"no study storage at {spec or journal}")
-    return optuna.storages.JournalStorage(JournalFileBackend(spec))
+    return open_journal(spec)  # repairs a torn tail (with a backup) before reading
 
 
 def cost(frame: pd.DataFrame, out: Path, stem: str, notes: list[str]) -> Plot | None:

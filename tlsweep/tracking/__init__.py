@@ -1,1 +1,1 @@
-"""MLflow tracking: the only package that imports mlflow."""
+"""Experiment tracking: the ``RunTracker`` protocol, and MLflow (the only importer of mlflow)."""

@@ -2,7 +2,9 @@
 
 The client API (rather than MLflow's fluent, process-global "active run") lets a run open a
 second run for a shared pretraining phase, or attach itself to a study's parent run, without
-global state. ``tracking.enabled=false`` gives a :class:`NullTracker` with the same methods.
+global state. ``tracking.enabled=false`` gives a
+:class:`~tlsweep.tracking.protocol.NullTracker` instead (same interface:
+:class:`~tlsweep.tracking.protocol.RunTracker`).
 Every client comes from :func:`tlsweep.tracking.store.open_client`, which makes a fresh store
 safe to open from many trials at once and fails fast on a dead server.
 """
@@ -17,7 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tlsweep.tracking.protocol import NullTracker
+
 log = logging.getLogger(__name__)
+__all__ = ["NullTracker", "Tracker", "experiment_id", "flatten", "log_values"]
 MAX_PARAM_LENGTH = 500
 
 
@@ -35,36 +40,11 @@ def flatten(tree: Mapping[str, Any], prefix: str = "", skip: tuple[str, ...] = (
     return flat
 
 
-class NullTracker:
-    """Tracking switched off: every call does nothing."""
-
-    run_id: str | None = None
-    uri: str | None = None
-
-    def __enter__(self) -> NullTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
-
-    def log_artifact(self, path: Path, folder: str | None = None) -> None: ...
-
-    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
-
-    def link_pretraining(self, run_id: str, uri: str | None) -> None:
-        """Tag this run's pretraining run (in the same store) with the cell that used it."""
-
-    def open_sibling(self, run_name: str, tags: Mapping[str, Any]) -> NullTracker:
-        """Another run in the same experiment (not yet entered), e.g. a shared pretraining."""
-        return NullTracker()
-
-
-class Tracker(NullTracker):
+class Tracker:
     """An MLflow run, opened on ``__enter__`` and ended on ``__exit__``.
+
+    The real :class:`~tlsweep.tracking.protocol.RunTracker`: it ends FINISHED, FAILED, or KILLED
+    when the trial was pruned.
 
     Args:
         uri: tracking URI (``sqlite:///mlflow.db`` or ``http://host:port``).
@@ -88,7 +68,7 @@ class Tracker(NullTracker):
         self.experiment_id = experiment_id(self.client, experiment)
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in tags.items()}
-        self.run_id = resume_run_id
+        self.run_id: str | None = resume_run_id
 
     def __enter__(self) -> Tracker:
         if self.run_id is not None:  # resuming: the same run goes on

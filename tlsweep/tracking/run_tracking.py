@@ -1,4 +1,4 @@
-"""What a run logs to MLflow: its name, tags, flattened config, and the per-epoch hook.
+"""What a run logs to MLflow: its name, tags and flattened config.
 
 A run launched by the tlsweep sweeper knows its place from :class:`JobInfo` (role, cell, study,
 trial): it becomes a child of its study's parent run, named after its cell
@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from tlsweep.tracking.hierarchy import end_stale, study_parent_run, tag_selected
-from tlsweep.tracking.mlflow_tracker import NullTracker, Tracker, flatten
+from tlsweep.tracking.mlflow_tracker import Tracker, flatten
+from tlsweep.tracking.protocol import NullTracker, RunTracker
 
 RUN_ID_FILE = "mlflow_run_id"
 # Keys whose values are paths or machine settings, not part of what a run *is*.
@@ -75,7 +76,7 @@ def _previous_run(out: Path) -> tuple[str | None, bool]:
 
 
 @contextmanager
-def open_tracker(cfg: DictConfig, choices: dict[str, str], job: JobInfo) -> Iterator[NullTracker]:
+def open_tracker(cfg: DictConfig, choices: dict[str, str], job: JobInfo) -> Iterator[RunTracker]:
     """The run's tracker, with the config logged (a :class:`NullTracker` when tracking is off).
 
     The run is tagged with its component choices, seed and role, and becomes a child of its
@@ -103,30 +104,4 @@ def open_tracker(cfg: DictConfig, choices: dict[str, str], job: JobInfo) -> Iter
             tracker.log_artifact(out / "config.yaml")
         if job.role == "final" and job.trial is not None and job.study:
             tag_selected(tracker.client, tracker.experiment_id, job.study, job.trial)
-        _link_trial(job, tracker.run_id, out)
         yield tracker
-
-
-def _link_trial(job: JobInfo, run_id: str | None, out: Path) -> None:
-    """Give the Optuna trial its MLflow run id and log path (optuna-dashboard shows them)."""
-    if job.role not in ("trial", "source") or job.trial is None or not job.storage:
-        return
-    from tlsweep.hpo.pruning import set_trial_attrs
-
-    set_trial_attrs(job, {"mlflow_run_id": run_id, "job_dir": str(out)})
-
-
-def reporter_callback(cfg: DictConfig, tracker: NullTracker, job: JobInfo):  # noqa: ANN201
-    """Per-epoch hook: log the epoch's metrics, and report the objective to the HPO study."""
-    reporter = None
-    if job.role == "trial":
-        from tlsweep.hpo.pruning import TrialReporter
-
-        reporter = TrialReporter.from_job(job)
-
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        tracker.log_metrics(metrics, step=epoch)
-        if reporter is not None:
-            reporter.report(epoch, metrics[cfg.objective])
-
-    return on_epoch

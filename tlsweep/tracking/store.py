@@ -71,13 +71,23 @@ def _prepare(uri: str) -> None:
         _client(uri)  # MLflow builds (for a database server: migrates) the store here
 
 
+SQLITE_BUSY_SECONDS = 120  # sqlite3's default 5 s loses writes when 16 trials log at once
+
+
+def _busy_timeout(uri: str) -> str:
+    """A sqlite URI whose connections wait for a writer's lock instead of failing after 5 s."""
+    if not uri.startswith("sqlite") or "timeout=" in uri:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}timeout={SQLITE_BUSY_SECONDS}"
+
+
 def _client(uri: str) -> MlflowClient:
     """``MlflowClient(uri)``; an unknown scheme or a missing database driver in one line."""
     from mlflow.tracking import MlflowClient
     from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
     try:
-        return MlflowClient(tracking_uri=uri)
+        return MlflowClient(tracking_uri=_busy_timeout(uri))
     except UnsupportedModelRegistryStoreURIException as exc:
         scheme = uri.partition(":")[0]
         known = sorted(s for s in exc.supported_uri_schemes if s)

@@ -1,10 +1,11 @@
 """The one training loop, shared by pretraining and target training.
 
-AdamW with a cosine (or constant) schedule and optional linear warm-up, bf16 autocast on CUDA,
-early stopping on a validation objective with the best epoch restored at the end. The loop's
-whole state (model, optimiser, schedule, best epoch, history, RNG) is written to a checkpoint
-after every epoch when one is given, and a loop started on an existing checkpoint resumes from it,
-so a preempted trial loses at most one epoch.
+Read :func:`fit` top to bottom. Each epoch is :func:`train_epoch` (AdamW, a cosine or constant
+schedule with optional linear warm-up, bf16 autocast on CUDA) followed by validation; then the
+:class:`Hooks` run, each with one job: the tracker logs the epoch's metrics, a tuning trial's
+pruner may stop it, and the checkpoint saves the whole :class:`LoopState`, so a preempted run
+resumes bit-identically. Early stopping ends training after ``patience`` epochs without a better
+validation objective, and the best epoch's weights are restored at the end.
 """
 
 from __future__ import annotations
@@ -14,20 +15,61 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
-from tlsweep.train.data import Batch
+from tlsweep.tracking.protocol import NullTracker, RunTracker
+from tlsweep.train.accel import prepare_batch, prepare_model
+from tlsweep.train.checkpoint import Checkpoint
+from tlsweep.train.data import Batch, Subset, batches
+from tlsweep.train.settings import Objective, TrainSettings
 
 log = logging.getLogger(__name__)
+__all__ = [
+    "FitResult",
+    "Hooks",
+    "LoopState",
+    "Objective",
+    "Pruner",
+    "TrainSettings",
+    "fit",
+    "train_epoch",
+]
 
 # A loss function returns the loss, or (loss, parts) where parts are logged as ``<desc>/<name>``.
 LossFn = Callable[[nn.Module, Batch, float], torch.Tensor | tuple[torch.Tensor, dict]]
+Validate = Callable[[nn.Module], dict[str, float]]
 EpochCallback = Callable[[int, dict[str, float]], None]
+State = dict[str, torch.Tensor]
+
+
+class Pruner(Protocol):
+    """A tuning trial's pruning hook (:class:`tlsweep.hpo.pruning.TrialReporter`)."""
+
+    def report(self, step: int, value: float) -> None:
+        """Record the objective at ``step`` (an epoch); raise (``optuna.TrialPruned``) to stop."""
+
+
+@dataclass
+class Hooks:
+    """What runs after each epoch besides training, in this order.
+
+    Attributes:
+        tracker: logs the epoch's metrics at step = epoch.
+        on_epoch: any other observer of ``(epoch, metrics)``.
+        pruner: reports the objective; may raise to stop the run.
+        checkpoint: saves the loop's state, last: a kill before it re-runs the epoch identically
+            on resume, whereas the other order would lose the epoch's metrics for good.
+    """
+
+    tracker: RunTracker = field(default_factory=NullTracker)
+    on_epoch: EpochCallback | None = None
+    pruner: Pruner | None = None
+    checkpoint: Checkpoint | None = None
 
 
 @dataclass
@@ -40,13 +82,175 @@ class FitResult:
     val_predictions: Any = None  # filled by fit_subsets: the best epoch's validation predictions
 
 
-def _is_better(value: float, best: float, direction: str) -> bool:
-    if math.isnan(value):
-        return False
-    return math.isnan(best) or (value < best if direction == "minimize" else value > best)
+@dataclass
+class LoopState:
+    """Everything the loop changes: what a checkpoint holds to resume exactly."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: LambdaLR
+    generator: torch.Generator
+    epoch: int = 0  # epochs finished
+    best_epoch: int = -1
+    best_value: float = math.nan
+    best_model: State | None = None
+    bad_epochs: int = 0  # epochs since the best one
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, model: nn.Module, settings: TrainSettings, steps_per_epoch: int) -> LoopState:
+        """A fresh state: AdamW on the trainable parameters, the schedule, the batch generator."""
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_factor(settings, steps_per_epoch)
+        )
+        return cls(model, optimizer, schedule, torch.Generator().manual_seed(settings.seed))
+
+    def end_epoch(self, metrics: dict[str, float], objective: Objective) -> None:
+        """Record the finished epoch's metrics, and its weights if it is the best so far."""
+        self.history.append({"epoch": self.epoch, **metrics})
+        if objective.is_better(metrics[objective.metric], self.best_value):
+            self.best_epoch, self.best_value = self.epoch, metrics[objective.metric]
+            self.best_model, self.bad_epochs = copy.deepcopy(self.model.state_dict()), 0
+        else:
+            self.bad_epochs += 1
+        self.epoch += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state as tensors and plain values, for :meth:`Checkpoint.save`."""
+        return {
+            "epoch": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "best_model": self.best_model,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, payload: dict[str, Any]) -> None:
+        """Continue from a saved :meth:`state_dict`."""
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.generator.set_state(payload["generator"])
+        self.epoch, self.best_epoch = payload["epoch"], payload["best_epoch"]
+        self.best_value, self.best_model = payload["best_value"], payload["best_model"]
+        self.bad_epochs, self.history = payload["bad_epochs"], payload["history"]
 
 
-def _schedule(settings: Any, steps_per_epoch: int) -> Callable[[int], float]:
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train: Subset,
+    validate: Validate,
+    settings: TrainSettings,
+    objective: Objective,
+    *,
+    unlabelled: Subset | None = None,
+    hooks: Hooks | None = None,
+    desc: str = "train",
+) -> FitResult:
+    """Train ``model`` in place and restore its best epoch.
+
+    Args:
+        model: the network, already on the device; parameters with ``requires_grad=False`` are
+            left out of the optimiser.
+        loss_fn: ``(model, batch, progress) -> loss``, progress in [0, 1] over the whole run.
+        train: the training images (and targets: ``batch.y``), shuffled every epoch.
+        validate: validation metrics of the model, including ``objective.metric``.
+        settings: the schedule, device and seed.
+        objective: what selects the best epoch and drives early stopping.
+        unlabelled: images added to every batch as ``x_u``, as many as labelled ones.
+        hooks: what runs after each epoch (nothing by default).
+        desc: names the progress bar and the training metrics (``<desc>/loss``).
+    """
+    hooks = hooks or Hooks()
+    steps_per_epoch = max(1, math.ceil(len(train) / settings.batch_size))
+    model = prepare_model(model, settings, settings.device)  # speed switches, before the optimiser
+    state = LoopState.start(model, settings, steps_per_epoch)
+    saved = hooks.checkpoint.load() if hooks.checkpoint is not None else None
+    if saved is not None:
+        state.load_state_dict(saved)
+        log.info("resumed from %s at epoch %d", hooks.checkpoint.path, state.epoch)
+
+    while state.epoch < settings.epochs:
+        epoch = state.epoch
+        shuffled = batches(
+            train, settings.batch_size, state.generator, settings.device, unlabelled
+        )
+        metrics = train_epoch(state, loss_fn, shuffled, settings, steps_per_epoch, desc)
+        metrics.update(validate(model))
+        state.end_epoch(metrics, objective)
+        log.info("%s epoch %d/%d %s", desc, epoch + 1, settings.epochs, _format(metrics))
+
+        hooks.tracker.log_metrics(metrics, step=epoch)
+        if hooks.on_epoch is not None:
+            hooks.on_epoch(epoch, metrics)
+        if hooks.pruner is not None:
+            hooks.pruner.report(epoch, metrics[objective.metric])
+        if hooks.checkpoint is not None:
+            hooks.checkpoint.save(state.state_dict())
+        if settings.patience and state.bad_epochs >= settings.patience:  # early stopping
+            log.info(
+                "%s: early stop after epoch %d (best %d)", desc, epoch + 1, state.best_epoch + 1
+            )
+            break
+
+    if state.best_model is not None:
+        model.load_state_dict(state.best_model)
+    return FitResult(state.best_epoch, state.best_value, state.history)
+
+
+def train_epoch(
+    state: LoopState,
+    loss_fn: LossFn,
+    shuffled: Iterable[Batch],
+    settings: TrainSettings,
+    steps_per_epoch: int,
+    desc: str,
+) -> dict[str, float]:
+    """One pass over ``shuffled``: a step per batch.
+
+    Returns:
+        The epoch's mean loss as ``<desc>/loss`` and the mean of each named loss part as
+        ``<desc>/<part>``.
+    """
+    model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
+    model.train()
+    device = settings.device
+    autocast = device.type == "cuda" and settings.amp
+    total_steps = max(1, settings.epochs * steps_per_epoch)
+    label = f"{desc} {state.epoch + 1}/{settings.epochs}"
+    losses: list[torch.Tensor] = []
+    parts: dict[str, list[torch.Tensor]] = {}
+    for batch in tqdm(
+        shuffled, total=steps_per_epoch, leave=False, desc=label, disable=not settings.progress
+    ):
+        batch = prepare_batch(batch, settings)
+        progress = (state.epoch * steps_per_epoch + len(losses)) / total_steps
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = loss_fn(model, batch, progress)
+        if isinstance(loss, tuple):
+            loss, named = loss
+            for name, value in named.items():
+                parts.setdefault(name, []).append(value.detach().float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.detach())
+    metrics = {f"{desc}/loss": torch.stack(losses).mean().item() if losses else math.nan}
+    metrics.update({f"{desc}/{k}": torch.stack(v).mean().item() for k, v in parts.items()})
+    return metrics
+
+
+def lr_factor(settings: TrainSettings, steps_per_epoch: int) -> Callable[[int], float]:
+    """The learning-rate multiplier per step: linear warm-up, then cosine decay or constant."""
     warmup = settings.warmup_epochs * steps_per_epoch
     total = max(1, settings.epochs * steps_per_epoch)
 
@@ -60,149 +264,5 @@ def _schedule(settings: Any, steps_per_epoch: int) -> Callable[[int], float]:
     return factor
 
 
-def fit(
-    model: nn.Module,
-    loss_fn: LossFn,
-    batches: Callable[[torch.Generator], Iterable[Batch]],
-    evaluate: Callable[[nn.Module], dict[str, float]],
-    *,
-    settings: Any,
-    objective: str,
-    direction: str,
-    steps_per_epoch: int,
-    seed: int,
-    device: torch.device,
-    on_epoch: EpochCallback | None = None,
-    checkpoint: Path | None = None,
-    desc: str = "train",
-) -> FitResult:
-    """Train ``model`` in place and restore its best epoch.
-
-    Args:
-        model: the network, already on ``device``; parameters with ``requires_grad=False`` are
-            left out of the optimiser.
-        loss_fn: ``(model, batch, progress) -> loss``, progress in [0, 1] over the whole run.
-        batches: one epoch of batches, given the loop's seeded generator.
-        evaluate: validation metrics of the model, including ``objective``.
-        settings: epochs, lr, weight_decay, scheduler, warmup_epochs, patience, amp, progress.
-        objective: metric to select the best epoch on, e.g. ``val/mae``.
-        direction: ``minimize`` or ``maximize``.
-        steps_per_epoch: batches per epoch, for the schedule and the progress fraction.
-        seed: seeds the shuffling generator.
-        device: the training device.
-        on_epoch: called with (epoch, metrics) after every epoch; may raise to stop (pruning).
-        checkpoint: ``last.pt`` path to save after every epoch and resume from.
-        desc: progress-bar label.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(settings, steps_per_epoch))
-    generator = torch.Generator().manual_seed(seed)
-    autocast = device.type == "cuda" and settings.amp
-    state = {
-        "epoch": 0,
-        "best_epoch": -1,
-        "best_value": math.nan,
-        "best_model": None,
-        "history": [],
-        "bad_epochs": 0,
-    }
-    if checkpoint is not None and checkpoint.exists():
-        state = _resume(checkpoint, model, optimizer, scheduler, generator)
-    total_steps = max(1, settings.epochs * steps_per_epoch)
-
-    for epoch in range(state["epoch"], settings.epochs):
-        model.train()
-        losses, parts = [], {}
-        bar = tqdm(
-            batches(generator),
-            total=steps_per_epoch,
-            leave=False,
-            desc=f"{desc} {epoch + 1}/{settings.epochs}",
-            disable=not settings.progress,
-        )
-        for batch in bar:
-            progress = (epoch * steps_per_epoch + len(losses)) / total_steps
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                loss = loss_fn(model, batch, progress)
-            if isinstance(loss, tuple):
-                loss, named = loss
-                for name, value in named.items():
-                    parts.setdefault(name, []).append(value.detach().float())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.detach())
-        metrics = {f"{desc}/loss": torch.stack(losses).mean().item() if losses else math.nan}
-        metrics.update({f"{desc}/{k}": torch.stack(v).mean().item() for k, v in parts.items()})
-        metrics.update(evaluate(model))
-        state["history"].append({"epoch": epoch, **metrics})
-        if _is_better(metrics[objective], state["best_value"], direction):
-            state.update(
-                best_epoch=epoch,
-                best_value=metrics[objective],
-                bad_epochs=0,
-                best_model=copy.deepcopy(model.state_dict()),
-            )
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] = epoch + 1
-        log.info(
-            "%s epoch %d/%d %s",
-            desc,
-            epoch + 1,
-            settings.epochs,
-            " ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
-        )
-        # metrics first: a kill between the two re-runs this epoch identically on resume,
-        # whereas the other order would lose its metrics for good
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
-        if checkpoint is not None:
-            _save(checkpoint, state, model, optimizer, scheduler, generator)
-        if settings.patience and state["bad_epochs"] >= settings.patience:
-            log.info(
-                "%s: early stop after epoch %d (best %d)", desc, epoch + 1, state["best_epoch"] + 1
-            )
-            break
-
-    if state["best_model"] is not None:
-        model.load_state_dict(state["best_model"])
-    return FitResult(state["best_epoch"], state["best_value"], state["history"])
-
-
-def _save(
-    path: Path,
-    state: dict,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generator: torch.Generator,
-) -> None:
-    payload = {
-        **state,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(),
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: a kill mid-write leaves the previous epoch's checkpoint
-
-
-def _resume(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generator: torch.Generator,
-) -> dict:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(payload.pop("model"))
-    optimizer.load_state_dict(payload.pop("optimizer"))
-    scheduler.load_state_dict(payload.pop("scheduler"))
-    generator.set_state(payload.pop("generator"))
-    log.info("resumed from %s at epoch %d", path, payload["epoch"])
-    return payload
+def _format(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
 from tlsweep.data.tasks import Task
-from tlsweep.train.data import Batch, Subset, batches
+from tlsweep.train.data import Batch, Subset
 from tlsweep.train.evaluate import evaluate
-from tlsweep.train.loop import EpochCallback, FitResult, fit
+from tlsweep.train.loop import FitResult, Hooks, Objective, TrainSettings, fit
 from tlsweep.train.metrics import MAXIMIZE
 
 
-def default_objective(task: Task) -> tuple[str, str]:
-    """Model-selection metric and direction for a task: balanced accuracy or MAE."""
+def default_objective(task: Task, split: str) -> Objective:
+    """Model selection on ``split`` for a task: balanced accuracy or MAE."""
     name = "balanced_accuracy" if task.is_classification else "mae"
-    return name, "maximize" if name in MAXIMIZE else "minimize"
+    return Objective(f"{split}/{name}", "maximize" if name in MAXIMIZE else "minimize")
 
 
 def fit_subsets(
@@ -28,19 +28,17 @@ def fit_subsets(
     train: Subset,
     val: Subset,
     task: Task,
+    settings: TrainSettings,
+    objective: Objective,
     *,
-    settings: Any,
-    device: torch.device,
-    seed: int,
-    objective: str,
-    direction: str,
-    val_split: str = "val",
     unlabelled: Subset | None = None,
-    on_epoch: EpochCallback | None = None,
-    checkpoint: Path | None = None,
+    hooks: Hooks | None = None,
     desc: str = "train",
 ) -> FitResult:
-    """Train ``model`` on ``train``, select epochs on ``val`` metrics named ``val_split/…``.
+    """Train ``model`` on ``train`` and select epochs on its metrics on ``val``.
+
+    The validation metrics are named after the objective's split: ``val/…`` for
+    ``objective.metric == "val/mae"``, ``source_val/…`` for ``source_val/balanced_accuracy``.
 
     Args:
         loss: ``(model, batch, task, progress) -> loss`` (a method's :meth:`loss`).
@@ -51,39 +49,32 @@ def fit_subsets(
         :func:`fit`'s result, with ``val_predictions`` (the best epoch's per-subject validation
         predictions, or None when that epoch ran before a resume).
     """
+    split = objective.metric.split("/", 1)[0]
+    hooks = hooks or Hooks()
+    latest: dict[str, pd.DataFrame] = {}
+    predictions: dict[int, pd.DataFrame] = {}  # per-subject validation predictions by epoch
 
     def step_loss(net: nn.Module, batch: Batch, progress: float) -> torch.Tensor:
         return loss(net, batch, task, progress)
 
-    def epoch(generator: torch.Generator):  # noqa: ANN202 - a generator of Batch
-        return batches(train, settings.batch_size, generator, device, unlabelled)
-
-    latest: dict[str, Any] = {}
-    predictions: dict[int, Any] = {}  # per-subject validation predictions by epoch
-
     def validate(net: nn.Module) -> dict[str, float]:
-        metrics, latest["frame"] = evaluate(net, val, task, val_split, device)
+        metrics, latest["frame"] = evaluate(net, val, task, split, settings.device)
         return metrics
 
-    def after_epoch(epoch: int, metrics: dict[str, float]) -> None:
+    def keep_predictions(epoch: int, metrics: dict[str, float]) -> None:
         predictions[epoch] = latest["frame"]  # fit calls this right after validate
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
+        if hooks.on_epoch is not None:
+            hooks.on_epoch(epoch, metrics)
 
-    steps = max(1, math.ceil(len(train) / settings.batch_size))
     result = fit(
         model,
         step_loss,
-        epoch,
+        train,
         validate,
-        settings=settings,
-        objective=objective,
-        direction=direction,
-        steps_per_epoch=steps,
-        seed=seed,
-        device=device,
-        on_epoch=after_epoch,
-        checkpoint=checkpoint,
+        settings,
+        objective,
+        unlabelled=unlabelled,
+        hooks=replace(hooks, on_epoch=keep_predictions),
         desc=desc,
     )
     # the selected epoch's predictions, so the final report need not evaluate val again

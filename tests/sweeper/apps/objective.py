@@ -6,6 +6,7 @@ would not import in a submitit job. Known optima: Branin 0.397887, Hartmann6 -3.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -64,7 +65,8 @@ FUNCTIONS: dict[str, Callable[[Sequence[float]], float]] = {
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="objective")
 def main(cfg: DictConfig) -> float:
-    number = JobInfo.from_env().trial
+    job = JobInfo.from_env()
+    number, started = job.trial, time.time()
     if cfg.kill_sweeper_after is not None:
         ran = Path(cfg.marker_dir)
         ran.mkdir(parents=True, exist_ok=True)
@@ -75,6 +77,12 @@ def main(cfg: DictConfig) -> float:
         (ran / f"trial-{number}").touch()
     pause = cfg.durations[number] if number is not None and number < len(cfg.durations) else 0
     time.sleep(pause or cfg.sleep)
+    if cfg.slot_dir is not None:
+        interval = {"slot": job.slot, "gpu_of_4": job.cuda_index(4), "start": started}
+        Path(cfg.slot_dir).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.slot_dir) / f"{number}.json").write_text(
+            json.dumps(interval | {"end": time.time()})
+        )
     if number in cfg.fail_on:
         raise RuntimeError(f"trial {number} was told to fail")
     if number in cfg.nan_on:

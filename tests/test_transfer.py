@@ -1,0 +1,159 @@
+"""Planted transfer: the cohort's relatedness knob and the shuffled-source-label control."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tlsweep.data.synthetic_brain import SyntheticBrain
+from tlsweep.data.tasks import Task
+from tlsweep.errors import ConfigError
+
+RES = 8.0
+# Years of test MAE that sex pretraining must save at relatedness 1, n=25. Not yet met: with the
+# first (halved) offsets, one seed gave 1.11 y for sex labels and 1.07 y for shuffled ones
+# (reports/transfer_recovery.md); recalibrate on the current offsets.
+GAIN_AT_LEAST = 0.5
+
+
+def _cohort_features(relatedness: float, n: int = 64) -> tuple[np.ndarray, ...]:
+    """Sex, age, site, head size and intensity-histogram features of n noise-free subjects.
+
+    The histogram (fractions of brain voxels below a few intensity levels) measures CSF,
+    grey/white contrast and ventricles, the anatomy age acts on; it is nearly blind to head size.
+    """
+    from tlsweep.data import synthetic
+
+    tpl = synthetic.load_templates(RES)
+    sites = [synthetic.make_site(0, k) for k in range(3)]
+    sex, age, site, icv, hist = [], [], [], [], []
+    for i in range(n):
+        row, x = synthetic.synthesize(
+            i, 0, (20.0, 80.0), tpl, sites, noise=False, relatedness=relatedness
+        )
+        v = x[x > 0] / np.percentile(x[x > 0], 90)
+        sex.append(row["sex"] == "M")
+        age.append(row["age"])
+        site.append(row["site"])
+        icv.append(float((x > 0).sum()))
+        hist.append([(v < t).mean() for t in (0.3, 0.45, 0.6, 0.75, 0.9)])
+    return tuple(map(np.asarray, (sex, age, site, icv, hist)))
+
+
+def _residual(values: np.ndarray, age: np.ndarray, site: np.ndarray) -> np.ndarray:
+    """What is left of ``values`` once each site's (piecewise-linear) age curve is removed."""
+    basis = np.c_[np.ones_like(age), age, np.clip(age, 20, 50), np.clip(age, 35, 80)]
+    out = np.array(values, dtype=float).reshape(len(age), -1)
+    for k in np.unique(site):
+        m = site == k
+        out[m] -= basis[m] @ np.linalg.lstsq(basis[m], out[m], rcond=None)[0]
+    return out / out.std(0)
+
+
+def _probe_accuracy(features: np.ndarray, sex: np.ndarray) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    folds = StratifiedKFold(4, shuffle=True, random_state=0)
+    return float(cross_val_score(LogisticRegression(), features, sex, cv=folds).mean())
+
+
+def test_relatedness_moves_sex_from_head_size_into_age_anatomy() -> None:
+    """At 0 sex shows in head size only; at 1 in the age anatomy only (same subjects)."""
+    got = {}
+    for r in (0.0, 1.0):
+        sex, age, site, icv, hist = _cohort_features(r)
+        got[r] = {
+            "anatomy": _probe_accuracy(_residual(hist, age, site), sex),
+            "icv_ratio": icv[sex].mean() / icv[~sex].mean(),
+        }
+    assert got[1.0]["anatomy"] >= got[0.0]["anatomy"] + 0.15, got
+    assert got[0.0]["anatomy"] < 0.7, got  # sex is not in the age anatomy at 0
+    # built in: males' ICV x 1.12 ** (1 - r); the same subjects' draws, so the ratio is exact
+    assert 1.09 < got[0.0]["icv_ratio"] / got[1.0]["icv_ratio"] < 1.15, got
+
+
+def test_relatedness_is_checked_and_names_its_own_cohort(tmp_path) -> None:  # noqa: ANN001
+    folders = {SyntheticBrain(relatedness=r, cache_dir=str(tmp_path)).root for r in (0, 0.5, 1)}
+    assert len(folders) == 3
+    for bad in (-0.1, 1.5, "high"):
+        with pytest.raises(ConfigError, match="dataset.relatedness="):
+            SyntheticBrain(relatedness=bad, cache_dir=str(tmp_path))
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    ids = [f"sub-{i:03d}" for i in range(60)]
+    return pd.DataFrame(
+        {"sex": rng.choice(["F", "M"], 60), "age": rng.uniform(20, 80, 60).round(1)},
+        index=pd.Index(ids, name="participant_id"),
+    )
+
+
+def test_shuffle_labels_permutes_source_labels_only(table: pd.DataFrame) -> None:
+    source = Task("source_task", column="age", type="regression", shuffle_labels=True)
+    ids = list(table.index[10:40])  # the source subjects; the others hold target roles
+    before = table.copy()
+    out = source.shuffled(table, ids, seed=0)
+    pd.testing.assert_frame_equal(table, before)  # the input is not modified in place
+    others = table.index.difference(ids)
+    pd.testing.assert_frame_equal(out.loc[others], table.loc[others])  # target rows untouched
+    pd.testing.assert_series_equal(out.sex, table.sex)  # other columns untouched
+    assert sorted(out.loc[ids, "age"]) == sorted(table.loc[ids, "age"])  # same labels, permuted
+    assert (out.loc[ids, "age"] != table.loc[ids, "age"]).mean() > 0.8
+    pd.testing.assert_frame_equal(source.shuffled(table, ids, seed=0), out)  # deterministic
+    assert not source.shuffled(table, ids, seed=1).equals(out)
+    plain = Task("source_task", column="age", type="regression")
+    assert plain.shuffled(table, ids, seed=0) is table
+
+
+def test_target_labels_cannot_be_shuffled(table: pd.DataFrame) -> None:
+    target = Task("target_task", column="age", type="regression", shuffle_labels=True)
+    with pytest.raises(ConfigError, match="target_task.shuffle_labels=true"):
+        target.check(table)
+
+
+def _test_mae(out) -> float:  # noqa: ANN001
+    frame = pd.read_csv(out / "predictions.csv")
+    test = frame[frame.split == "test"]
+    return float((test.y_true - test.y_pred).abs().mean())
+
+
+@pytest.mark.slow
+def test_shuffled_source_labels_remove_the_supervised_gain(make_cfg, tmp_path) -> None:  # noqa: ANN001
+    """At relatedness 1, sex pretraining helps age at n=25; with shuffled sex labels it does not.
+
+    Real runs (``tlsweep.run.run``) on a small 8 mm cohort, one seed: a few minutes on 2 cores.
+    """
+    from tlsweep.run import run
+
+    common = [
+        "dataset.relatedness=1.0",
+        "dataset.n_subjects=500",
+        "dataset.resolution_mm=8.0",
+        "dataset.shape=[24,28,24]",
+        "split.val_pool=60",
+        "sample_size=n25",
+        "train.epochs=30",
+        "train.patience=0",
+        "train.lr=3e-3",
+        "train.device=cpu",
+        "train.checkpoint_every_epoch=false",
+        "pretrain.epochs=15",
+        "pretrain.patience=0",
+        f"pretrain.cache_dir={tmp_path / 'pretrained'}",
+    ]
+    arms = {
+        "scratch": ["method=scratch"],
+        "sex": ["method=pretrain_freeze"],
+        "shuffled": ["method=pretrain_freeze", "source_task.shuffle_labels=true"],
+    }
+    mae = {}
+    for name, extra in arms.items():
+        run(make_cfg(*common, *extra, f"output_dir={tmp_path / name}"))
+        mae[name] = _test_mae(tmp_path / name)
+    gain, control = mae["scratch"] - mae["sex"], mae["scratch"] - mae["shuffled"]
+    assert gain > GAIN_AT_LEAST, mae
+    assert control < gain / 2, mae
