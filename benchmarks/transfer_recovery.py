@@ -12,8 +12,12 @@ Runs scratch, pretrain_freeze and simclr at each n and relatedness, plus the con
 off). Budgets are equal and fixed (no HPO): every method fine-tunes for the same epochs at the
 same learning rate, and both pretraining methods pretrain for the same epochs; pretrained
 encoders are cached per (method, relatedness, seed), so each pretrains once for all n. Prints
-test MAE mean ± sd and the transfer gain ``scratch - method`` with a paired 95 % Student-t CI
-over seeds, and writes the table as markdown.
+test MAE mean ± sd, the transfer gain ``scratch - method`` and, on pretrain_freeze rows where the
+control ran, the *label gain* ``shuffled control - pretrain_freeze`` (what the source labels
+themselves are worth, pretraining, freezing and budget held equal: the quantity the planted
+effect is about), each with a paired 95 % Student-t CI over seeds; writes the table as markdown.
+Seeds vary initialisation and batch order only: the split (``split.seed``) and the control's
+permutation are the same for all of them.
 
     .venv/bin/python benchmarks/transfer_recovery.py            # CPU default size
     .venv/bin/python benchmarks/transfer_recovery.py --full     # GPU size
@@ -109,14 +113,30 @@ def run_one(setting: dict, a: argparse.Namespace, spec: dict, root: Path) -> flo
     return test_mae(out)
 
 
+def _ci(values: pd.Series) -> str:
+    """``mean [95 % CI]`` of paired differences, or a dash when there are none."""
+    if values.empty:
+        return "—"
+    d = summarize(values)
+    return f"{d.mean:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+
+
 def table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (relatedness, n, method): test MAE mean ± sd, and the paired gain over scratch."""
+    """Per (relatedness, n, method): test MAE mean ± sd and two paired gains.
+
+    ``gain`` is ``scratch − method``; ``label gain`` (pretrain_freeze rows, where the control ran)
+    is ``shuffled control − pretrain_freeze``: what the source labels themselves are worth, with
+    pretraining, freezing and budget held equal.
+    """
     rows = []
     for (r, n), cell in results.groupby(["relatedness", "n"], sort=True):
-        scratch = cell[cell.method == "scratch"].set_index("seed").mae
+        by_seed = {m: g.set_index("seed").mae for m, g in cell.groupby("method")}
+        scratch = by_seed.get("scratch", pd.Series(dtype=float))
         for method, group in cell.groupby("method", sort=False):
             mae = summarize(group.mae)
-            gain = summarize((scratch - group.set_index("seed").mae).dropna())
+            labels = pd.Series(dtype=float)
+            if method == "pretrain_freeze" and CONTROL in by_seed:
+                labels = (by_seed[CONTROL] - by_seed[method]).dropna()
             rows.append(
                 {
                     "relatedness": r,
@@ -126,7 +146,8 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
                     "test MAE": f"{mae.mean:.2f} ± {mae.sd:.2f}",
                     "gain (scratch − method)": "—"
                     if method == "scratch"
-                    else f"{gain.mean:+.2f} [{gain.ci_low:+.2f}, {gain.ci_high:+.2f}]",
+                    else _ci((scratch - by_seed[method]).dropna()),
+                    "label gain (shuffled − true)": _ci(labels),
                 }
             )
     return pd.DataFrame(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import threading
 from pathlib import Path
 
@@ -93,6 +94,30 @@ def test_idempotent_and_refuses_other_parameters(small: Path) -> None:
         generate_cohort(small, n_subjects=12, seed=3, resolution_mm=RES, n_sites=2)
     with pytest.raises(ValueError, match=r"relatedness=0.0 \(asked 0.5\)"):
         generate_cohort(small, n_subjects=12, seed=3, resolution_mm=RES, relatedness=0.5)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "old_format"])
+def test_a_damaged_or_outdated_cohort_is_generated_again(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def make() -> Path:
+        return generate_cohort(
+            tmp_path / "c", n_subjects=3, seed=2, resolution_mm=RES, workers=1, progress=False
+        )
+
+    root = make()
+    files = {p.relative_to(root): p.read_bytes() for p in root.rglob("*.nii.gz")}
+    victim = root / sorted(files)[1]
+    if damage == "truncate":
+        victim.write_bytes(victim.read_bytes()[:100])
+    elif damage == "delete":
+        victim.unlink()
+    else:
+        meta = json.loads((root / "cohort.json").read_text())
+        (root / "cohort.json").write_text(json.dumps({**meta, "format_version": 1}))
+    make()
+    assert "generating it again" in caplog.text
+    assert {p.relative_to(root): p.read_bytes() for p in root.rglob("*.nii.gz")} == files
 
 
 def test_bad_values_and_foreign_folders_are_rejected(tmp_path: Path) -> None:

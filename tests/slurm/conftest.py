@@ -192,7 +192,20 @@ def trial_runs(db: Path) -> list:
     return [r for r in runs if "tlsweep.trial" in r.data.tags]
 
 
-def job_states(job_id: str) -> list[str]:
-    """Every state ``sacct`` recorded for a job, requeued attempts included (``-D``)."""
-    out = slurm("sacct", "-n", "-X", "-D", "-P", "-j", job_id, "-o", "State")
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
+def job_states(job_id: str, settle_s: float = 60) -> list[str]:
+    """Every state ``sacct`` recorded for a job, requeued attempts included (``-D``).
+
+    The job's result file is written before its process exits, so a sweeper can be done while
+    accounting still says RUNNING (longer on a loaded machine): wait up to ``settle_s`` for the
+    last state to be final.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        out = slurm("sacct", "-n", "-X", "-D", "-P", "-j", job_id, "-o", "State")
+        states = [line.split()[0] for line in out.splitlines() if line.strip()]
+        if states and states[-1] not in _LIVE or time.monotonic() > deadline:
+            return states
+        time.sleep(1)
+
+
+_LIVE = frozenset({"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "SUSPENDED"})

@@ -23,7 +23,10 @@ Generative model, per subject (all draws from ``SeedSequence(seed, spawn_key=(0,
   sulcal CSF younger), so that age stays identifiable from the same features. At r = 0 sex is
   predictable only from head size (a sex classifier learns nothing age needs); at r = 1 only
   from ventricles, sulcal CSF and grey/white contrast (a sex classifier's features are the age
-  features); in between, from both, each at a fraction of its strength.
+  features); in between, from both, each at a fraction of its strength. The knob fixes where the
+  signal *is*, not what a given network learns: on the CPU benchmark's budget (8 mm, 170 source
+  subjects, tiny3d) sex at r = 1 is learnt barely above chance, because age moves the same
+  features by as much (reports/transfer_recovery.md).
 * site: each site has its own T1 contrast (tissue intensities perturbed around those fitted to
   the MNI152 T1), gain, smooth multiplicative bias field and Rician noise level.
 
@@ -45,7 +48,7 @@ from scipy.spatial.transform import Rotation
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: sex effects scaled by relatedness
+FORMAT_VERSION = 3  # 2: sex effects scaled by relatedness; 3: stronger ones, file sizes
 FOV_CENTRE_MM = np.array([0.0, -18.0, 22.0])  # centre of nilearn's 2 mm MNI152 grid
 FOV_MM = np.array([198.0, 234.0, 190.0])
 ICV_MALE_OVER_FEMALE = 1.12  # at relatedness 0; 1.12 ** (1 - r) in general

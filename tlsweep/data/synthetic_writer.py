@@ -73,17 +73,43 @@ def _check_params(params: dict) -> None:
 
 
 def _existing(root: Path, params: dict) -> bool:
-    """True if ``root`` already holds this cohort; raise if it holds something else."""
+    """True if ``root`` holds this cohort, complete; raise if it holds another cohort.
+
+    A cohort of an older format, or one whose files are missing or truncated (their sizes are
+    recorded in ``cohort.json``), is removed with a warning naming the problem and generated
+    again: it is a cache, and a pure function of its parameters.
+    """
     if (root / "cohort.json").is_file():
         old = json.loads((root / "cohort.json").read_text())
-        diff = sorted(k for k in params.keys() | old.keys() if old.get(k) != params.get(k))
-        if diff:
-            got = ", ".join(f"{k}={old.get(k)} (asked {params.get(k)})" for k in diff)
-            raise ValueError(f"{root} holds a different synthetic cohort: {got}")
-        return True
+        files = old.pop("files", None)
+        problem = _stale(root, old, params, files)
+        if problem is None:
+            return True
+        log.warning(f"synthetic cohort {root}: {problem}; generating it again")
+        shutil.rmtree(root)
+        return False
     if root.is_dir() and any(root.iterdir()):
         raise FileExistsError(f"{root} exists, is not empty and holds no cohort.json")
     return False
+
+
+def _stale(root: Path, old: dict, params: dict, files: dict[str, int] | None) -> str | None:
+    """Why the cohort in ``root`` cannot be used as is (None: it can)."""
+    if old.get("format_version") != params["format_version"]:
+        return f"format {old.get('format_version')}, this tlsweep writes {FORMAT_VERSION}"
+    diff = sorted(k for k in params.keys() | old.keys() if old.get(k) != params.get(k))
+    if diff:
+        got = ", ".join(f"{k}={old.get(k)} (asked {params.get(k)})" for k in diff)
+        raise ValueError(f"{root} holds a different synthetic cohort: {got}")
+    if files is None:
+        return "no file manifest in cohort.json"
+    for name, size in files.items():
+        path = root / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, {size} were written"
+    return None
 
 
 def _run_jobs(
@@ -177,4 +203,9 @@ def _fill(out: Path, params: dict, workers: int, progress: bool) -> None:
         writer.writerows(
             [r["participant_id"], f"{r['age']:.1f}", r["sex"], r["site"]] for r in rows
         )
-    (out / "cohort.json").write_text(json.dumps(params, indent=2) + "\n")
+    files = {
+        str(path.relative_to(out)): path.stat().st_size
+        for path in sorted(out.rglob("*"))
+        if path.is_file()
+    }
+    (out / "cohort.json").write_text(json.dumps({**params, "files": files}, indent=2) + "\n")
