@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,20 @@ def cli_env(cache_dir: Path) -> dict[str, str]:
     env.pop("HYDRA_FULL_ERROR", None)
     env.pop("TLSWEEP_CONF", None)
     return env
+
+
+def run_cli(
+    *args: str, cwd: Path, cache_dir: Path, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """``tlsweep ARGS`` in a subprocess, in ``cwd``, with :func:`cli_env` (plus ``env``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tlsweep.cli", *args],
+        cwd=cwd,
+        env={**cli_env(cache_dir), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _free_port() -> int:

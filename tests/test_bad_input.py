@@ -11,26 +11,14 @@ import copy
 import logging
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from tests.conftest import cli_env
+from tests.conftest import run_cli as tlsweep
 from tlsweep.checks import FRACTIONS, MINIMUM, check_config
 from tlsweep.errors import ConfigError, explain
-
-
-def tlsweep(*args: str, cwd: Path, cache_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tlsweep.cli", *args],
-        cwd=cwd,
-        env=cli_env(cache_dir),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def assert_one_line(result: subprocess.CompletedProcess, pattern: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cli_env
+from tests.conftest import run_cli as tlsweep
 
 HEAVY = ("torch", "monai", "mlflow", "optuna", "sklearn", "pandas")
 
@@ -18,17 +18,6 @@ def trial_runs(tracking_db: Path) -> list:
     client = MlflowClient(tracking_uri=f"sqlite:///{tracking_db}")
     runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])
     return [r for r in runs if r.data.tags.get("tlsweep.role") in ("run", "trial", "final")]
-
-
-def tlsweep(*args: str, cwd: Path, cache_dir: Path, env: dict | None = None):  # noqa: ANN201
-    return subprocess.run(
-        [sys.executable, "-m", "tlsweep.cli", *args],
-        cwd=cwd,
-        env={**cli_env(cache_dir), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_help_imports_no_heavy_library(tmp_path: Path) -> None:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.conftest import run_cli as tlsweep
 from tests.nifti_folder import write_nifti_folder
 from tlsweep.errors import ConfigError
 from tlsweep.run import run
-
-
-def tlsweep(*args: str, cache_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tlsweep.cli", *args],
-        cwd=cwd,
-        env=cli_env(cache_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.parametrize(

@@ -18,21 +18,17 @@ study parent run) to show what the test catches without them.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from hydra_plugins.tlsweep_sweeper.storage import open_storage
+from tests.barrier import run_together
 from tlsweep.tracking.mlflow_tracker import flatten
 from tlsweep.tracking.run_tracking import NOISE
 from tlsweep.tracking.store import open_client
 
-ROOT = Path(__file__).resolve().parents[1]
 N_WORKERS = 16
 EPOCHS = 25
 CELL = "scratch-tiny3d-synthetic_brain-smoke-s0-tpe"
@@ -115,31 +111,11 @@ def _new_study(folder: Path) -> None:
 
 def _run_together(uri: str, folder: Path) -> None:
     """Start N_WORKERS workers, release them at once, and require that all of them succeed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, uri, str(folder), str(i), str(EPOCHS), CELL],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(N_WORKERS)
-    ]
-    deadline = time.monotonic() + 300
-    while len(list(folder.glob("ready-*"))) < N_WORKERS:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            break
-        time.sleep(0.05)
-    (folder / "go").touch()
-    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
-    failed = [
-        f"worker {i}:\n{out[-1500:]}"
-        for i, (p, out) in enumerate(zip(procs, outputs))
-        if p.returncode
-    ]
+    args = [[uri, str(folder), str(i), str(EPOCHS), CELL] for i in range(N_WORKERS)]
+    results = run_together(WORKER, args, folder, timeout=300)
+    failed = [f"worker {i}:\n{r.stdout[-1500:]}" for i, r in enumerate(results) if r.returncode]
     assert not failed, "\n---\n".join(failed)
+    outputs = [r.stdout for r in results]
     assert len(list(folder.glob("ready-*"))) == N_WORKERS, "\n".join(outputs)
 
 

@@ -8,20 +8,18 @@ concurrently and the store breaks (set ``TLSWEEP_TEST_UNGUARDED=1`` to see it ha
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.barrier import run_together
 from tlsweep.errors import ConfigError
 from tlsweep.tracking.mlflow_tracker import Tracker
 from tlsweep.tracking.store import open_client
 
-ROOT = Path(__file__).resolve().parents[1]
 N_WORKERS = 8
 N_STEPS = 5
 
@@ -50,29 +48,10 @@ with Tracker(uri, "race", f"worker-{index}", {"worker": index}) as tracker:
 
 def _start_together(uri: str, folder: Path) -> list[subprocess.CompletedProcess]:
     """Run N_WORKERS worker processes that open ``uri`` at the same moment."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, uri, str(folder), str(i), str(N_STEPS)],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(N_WORKERS)
-    ]
-    deadline = time.monotonic() + 180
-    while len(list(folder.glob("ready-*"))) < N_WORKERS:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            break
-        time.sleep(0.05)
-    (folder / "go").touch()
-    results = []
-    for i, proc in enumerate(procs):
-        out, _ = proc.communicate(timeout=180)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out))
-        assert (folder / f"ready-{i}").exists(), out
+    args = [[uri, str(folder), str(i), str(N_STEPS)] for i in range(N_WORKERS)]
+    results = run_together(WORKER, args, folder, timeout=180)
+    for i, result in enumerate(results):
+        assert (folder / f"ready-{i}").exists(), result.stdout
     return results
 
 
