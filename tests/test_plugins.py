@@ -9,14 +9,9 @@ datasets show the same in their own contract suites.)
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conf_options import run_with_plugins
 
 NEW_ENCODER = '''
     """A plain conv net: three stages of conv, batch norm and ReLU."""
@@ -42,34 +37,15 @@ NEW_ENCODER = '''
     '''
 
 
-def outcomes(report: Path) -> dict[str, str]:
-    """``{test name: passed/failed/skipped}`` from a junit xml report."""
-    found = {}
-    for case in ET.parse(report).iter("testcase"):
-        failed = case.find("failure") is not None or case.find("error") is not None
-        skipped = case.find("skipped") is not None
-        found[case.get("name")] = "skipped" if skipped else "failed" if failed else "passed"
-    return found
-
-
 def test_a_new_encoder_enters_the_suites_without_editing_a_test(tmp_path: Path) -> None:
-    (tmp_path / "mod").mkdir()
-    (tmp_path / "mod" / "plainnet.py").write_text(textwrap.dedent(NEW_ENCODER).lstrip())
-    (tmp_path / "conf" / "encoder").mkdir(parents=True)
-    (tmp_path / "conf" / "encoder" / "plainnet.yaml").write_text(
-        "_target_: plainnet.PlainNet\nwidth: 4\nspatial_dims: 3\nin_channels: 1\n"
-    )
-    report = tmp_path / "report.xml"
-    path = os.pathsep.join(filter(None, [str(tmp_path / "mod"), os.environ.get("PYTHONPATH")]))
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/test_models.py", "tests/test_configs.py"]
-        + ["-q", "-p", "no:cacheprovider", "-k", "plainnet", f"--junitxml={report}"],
-        cwd=ROOT,
-        env={**os.environ, "TLSWEEP_CONF": str(tmp_path / "conf"), "PYTHONPATH": path},
-        capture_output=True,
-        timeout=600,
-    )
-    assert outcomes(report) == {
+    files = {
+        "mod/plainnet.py": NEW_ENCODER,
+        "conf/encoder/plainnet.yaml": (
+            "_target_: plainnet.PlainNet\nwidth: 4\nspatial_dims: 3\nin_channels: 1\n"
+        ),
+    }
+    suites = ["tests/test_models.py", "tests/test_configs.py"]
+    assert run_with_plugins(tmp_path, files, suites, "plainnet") == {
         "test_encoder_maps_batch_to_features[plainnet-2]": "passed",
         "test_encoder_maps_batch_to_features[plainnet-3]": "passed",
         "test_freezing_keeps_lowest_stages_bit_identical[plainnet]": "passed",

@@ -10,11 +10,6 @@ generated real one laid out as its yaml says; any other is skipped, naming the k
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +17,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tests.conf_options import group_yamls
+from tests.conf_options import group_yamls, run_with_plugins
 from tests.nifti_folder import write_nifti_folder
 from tlsweep.data.cohort import Cohort, Dataset, check_cohort
 
@@ -129,34 +124,16 @@ NEW_DATASETS = {
 
 def test_a_new_dataset_enters_the_suite_without_editing_a_test(tmp_path: Path) -> None:
     """One ``.py`` on the path, one ``.yaml`` in the user's conf: the suite runs them."""
-    for name, text in NEW_DATASETS.items():
-        folder = tmp_path / (
-            "mod"
-            if name.endswith(".py")
-            else "conf/debug/dataset"
-            if name.startswith("smoke_")
-            else "conf/dataset"
+
+    def place(name: str) -> str:
+        if name.endswith(".py"):
+            return f"mod/{name}"
+        return (
+            f"conf/debug/dataset/{name}" if name.startswith("smoke_") else f"conf/dataset/{name}"
         )
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(textwrap.dedent(text).lstrip())
-    report = tmp_path / "report.xml"
-    path = os.pathsep.join(filter(None, [str(tmp_path / "mod"), os.environ.get("PYTHONPATH")]))
-    subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"]
-        + ["-k", "ringcohort or offbyone", f"--junitxml={report}"],
-        cwd=ROOT,
-        env={**os.environ, "TLSWEEP_CONF": str(tmp_path / "conf"), "PYTHONPATH": path},
-        capture_output=True,
-        timeout=600,
-    )
-    outcomes = {
-        case.get("name"): "skipped"
-        if case.find("skipped") is not None
-        else "failed"
-        if case.find("failure") is not None or case.find("error") is not None
-        else "passed"
-        for case in ET.parse(report).iter("testcase")
-    }
+
+    files = {place(name): text for name, text in NEW_DATASETS.items()}
+    outcomes = run_with_plugins(tmp_path, files, [__file__], "ringcohort or offbyone")
     assert outcomes == {
         "test_dataset_loads_a_cohort_that_keeps_the_contract[ringcohort]": "passed",
         "test_folder_rows_follow_the_table[ringcohort]": "skipped",

@@ -11,11 +11,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +21,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from hydra_plugins.tlsweep_searchpath.searchpath import user_conf_dir
+from tests.conf_options import run_with_plugins
 from tlsweep.errors import ConfigError
 from tlsweep.methods.assemble import (
     SWEEPER_KEYS,
@@ -296,26 +292,12 @@ NEW_METHODS = {
 @pytest.mark.slow
 def test_a_new_method_enters_the_suite_without_editing_a_test(tmp_path: Path) -> None:
     """One ``.py`` on the path and one ``.yaml`` in the user's conf: the suite runs them."""
-    (tmp_path / "conf" / "method").mkdir(parents=True)
-    (tmp_path / "mod").mkdir()
-    for name, text in NEW_METHODS.items():
-        folder = tmp_path / ("mod" if name.endswith(".py") else "conf/method")
-        (folder / name).write_text(textwrap.dedent(text).lstrip())
-    report = tmp_path / "report.xml"
-    path = os.pathsep.join(filter(None, [str(tmp_path / "mod"), os.environ.get("PYTHONPATH")]))
-    subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"]
-        + ["-k", "scaled_init or leaky", f"--junitxml={report}"],
-        cwd=ROOT,
-        env={**os.environ, "TLSWEEP_CONF": str(tmp_path / "conf"), "PYTHONPATH": path},
-        capture_output=True,
-        timeout=600,
-    )
-    outcomes = {
-        case.get("name"): "failed" if case.find("failure") is not None else "passed"
-        for case in ET.parse(report).iter("testcase")
-        if case.find("skipped") is None
+    files = {
+        (f"mod/{name}" if name.endswith(".py") else f"conf/method/{name}"): text
+        for name, text in NEW_METHODS.items()
     }
+    ran = run_with_plugins(tmp_path, files, [__file__], "scaled_init or leaky")
+    outcomes = {name: outcome for name, outcome in ran.items() if outcome != "skipped"}
     scaled = {name for name in outcomes if name.endswith("[scaled_init]")}
     assert len(scaled) == 7 and all(outcomes[n] == "passed" for n in scaled), outcomes
     leaky = {name: outcome for name, outcome in outcomes.items() if name.endswith("[leaky]")}
