@@ -2,8 +2,9 @@
 
 The synthetic cohort's ``dataset.relatedness`` plants the answer (:mod:`tlsweep.data.synthetic`):
 at 0 the source label (sex) lives in head size only, so supervised pretraining on sex has nothing
-to give age; at 1 it lives in the ventricles, sulcal CSF and grey/white contrast that age acts
-on, so a sex classifier's features are age features. The shuffled-label control
+to give age; at 1 it lives only in how old the brain looks (a male brain looks 30 y older, through
+the ventricles, sulcal CSF and grey/white contrast that age acts on), so a sex classifier's
+features measure brain ageing. The shuffled-label control
 (``source_task.shuffle_labels=true`` at relatedness 1) must remove the supervised gain, and
 SimCLR (which never sees a label) should not care about the knob.
 
@@ -16,8 +17,10 @@ test MAE mean ± sd, the transfer gain ``scratch - method`` and, on pretrain_fre
 control ran, the *label gain* ``shuffled control - pretrain_freeze`` (what the source labels
 themselves are worth, pretraining, freezing and budget held equal: the quantity the planted
 effect is about), each with a paired 95 % Student-t CI over seeds; writes the table as markdown.
-Seeds vary initialisation and batch order only: the split (``split.seed``) and the control's
-permutation are the same for all of them.
+Each seed is a new split (``split.seed``), so also a new source set, target draw, test set and
+control permutation, besides initialisation and batch order; methods are paired within a seed.
+Every pretrained method fine-tunes with ``--freeze`` lowest encoder stages frozen (default 2, as
+the methods' yaml).
 
     .venv/bin/python benchmarks/transfer_recovery.py            # CPU default size
     .venv/bin/python benchmarks/transfer_recovery.py --full     # GPU size
@@ -26,7 +29,9 @@ permutation are the same for all of them.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -38,13 +43,15 @@ from tlsweep.report.stats import summarize
 
 METHODS = ("scratch", "pretrain_freeze", "simclr")
 CONTROL = "pretrain_freeze+shuffled"
+FREEZE = 2  # of tiny3d's 4 stages, as the methods' yaml; 4 (head only) measured worse
 SIZES = {
     # CPU: 8 mm volumes, small cohort; measured on the shared 2-core machine (see the report)
-    "default": dict(subjects=500, resolution=8.0, shape=[24, 28, 24], ns=[25, 100], seeds=3,
-                    epochs={25: 30, 100: 15}, pretrain_epochs=15, device="cpu", val_pool=60),
-    "full": dict(subjects=1600, resolution=4.0, shape=[48, 56, 48], ns=[25, 100, 400], seeds=5,
+    "default": dict(subjects=1000, resolution=8.0, shape=[24, 28, 24], ns=[25, 100], seeds=5,
+                    epochs={25: 30, 100: 15}, pretrain_epochs=15, device="cpu", val_pool=60,
+                    source_fraction=0.6),
+    "full": dict(subjects=2000, resolution=4.0, shape=[48, 56, 48], ns=[25, 100, 400], seeds=5,
                  epochs={25: 40, 100: 20, 400: 10}, pretrain_epochs=20, device="auto",
-                 val_pool=100),
+                 val_pool=100, source_fraction=0.5),
 }  # fmt: skip
 
 
@@ -61,6 +68,8 @@ def overrides(setting: dict, a: argparse.Namespace, run: dict, out: Path) -> lis
         f"dataset.relatedness={run['relatedness']}",
         f"source_task.shuffle_labels={str(run['shuffled']).lower()}",
         f"split.val_pool={setting['val_pool']}",
+        f"split.source_fraction={setting['source_fraction']}",
+        f"split.seed={run['seed']}",  # each seed its own split (and control permutation)
         f"train.epochs={setting['epochs'][run['n']]}",
         "train.patience=0",
         "train.lr=3e-3",
@@ -74,6 +83,7 @@ def overrides(setting: dict, a: argparse.Namespace, run: dict, out: Path) -> lis
         f"cache_dir={a.cache}",
         f"output_dir={out}",
         "tracking.enabled=false",
+        *([f"method.freeze_stages={a.freeze}"] if run["method"] != "scratch" else []),
     ]
 
 
@@ -99,18 +109,29 @@ def plan(setting: dict, relatedness: list[float], methods: list[str]) -> list[di
     return runs
 
 
-def run_one(setting: dict, a: argparse.Namespace, spec: dict, root: Path) -> float:
-    """One real tlsweep run; returns its test MAE."""
+def run_one(setting: dict, a: argparse.Namespace, spec: dict, root: Path) -> dict[str, float]:
+    """One real tlsweep run: its test MAE, and the source-val AUROC of the sex pretraining it
+    ran (NaN when it reused a cached one, or its method has no source labels)."""
     from tlsweep.run import run
 
     name = "{method}-r{relatedness:g}-n{n}-s{seed}{tag}".format(
         **spec, tag="-shuffled" if spec["shuffled"] else ""
     )
     out = root / name
+    cache = out.parent / "pretrained"
+    before = set(cache.glob("*.json"))
     with initialize_config_module(version_base="1.3", config_module="tlsweep.conf"):
         cfg = compose("config", overrides=overrides(setting, a, spec, out))
     run(cfg)
-    return test_mae(out)
+    auroc = math.nan
+    for meta in set(cache.glob("*.json")) - before:  # the pretraining this run did
+        scores = json.loads(meta.read_text()).get("source_metrics") or {}
+        auroc = scores.get("source_val/auroc", math.nan)
+    return {"mae": test_mae(out), "source_auroc": auroc}
+
+
+def _mean_sd(values: pd.Series) -> str:
+    return f"{values.mean():.2f} ± {values.std():.2f}" if len(values) else "—"
 
 
 def _ci(values: pd.Series) -> str:
@@ -122,7 +143,8 @@ def _ci(values: pd.Series) -> str:
 
 
 def table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (relatedness, n, method): test MAE mean ± sd and two paired gains.
+    """Per (relatedness, n, method): source AUROC of the sex pretraining (pretrain_freeze and the
+    control), test MAE mean ± sd and two paired gains.
 
     ``gain`` is ``scratch − method``; ``label gain`` (pretrain_freeze rows, where the control ran)
     is ``shuffled control − pretrain_freeze``: what the source labels themselves are worth, with
@@ -134,6 +156,8 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
         scratch = by_seed.get("scratch", pd.Series(dtype=float))
         for method, group in cell.groupby("method", sort=False):
             mae = summarize(group.mae)
+            same = (results.relatedness == r) & (results.method == method)
+            auroc = results[same].source_auroc.dropna()  # measured where it pretrained (one n)
             labels = pd.Series(dtype=float)
             if method == "pretrain_freeze" and CONTROL in by_seed:
                 labels = (by_seed[CONTROL] - by_seed[method]).dropna()
@@ -143,6 +167,7 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
                     "n": n,
                     "method": method,
                     "seeds": mae.n,
+                    "source AUROC": _mean_sd(auroc),
                     "test MAE": f"{mae.mean:.2f} ± {mae.sd:.2f}",
                     "gain (scratch − method)": "—"
                     if method == "scratch"
@@ -172,6 +197,9 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=None, help="override")
     parser.add_argument("--cache", type=Path, default=Path("~/.cache/tlsweep").expanduser())
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--freeze", type=int, default=FREEZE, help="encoder stages frozen when fine-tuning"
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/transfer_recovery.md"))
     a = parser.parse_args()
     setting = dict(SIZES["full" if a.full else "default"])
@@ -191,12 +219,15 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         for spec in plan(setting, a.relatedness, a.methods):
             t = time.perf_counter()
-            mae = run_one(setting, a, spec, Path(tmp) / "runs")
+            scores = run_one(setting, a, spec, Path(tmp) / "runs")
             method = CONTROL if spec["shuffled"] else spec["method"]
-            records.append({**spec, "method": method, "mae": mae})
+            records.append({**spec, "method": method, **scores})
+            source = scores["source_auroc"]
             print(
                 f"  r={spec['relatedness']:g} n={spec['n']:<4d} seed {spec['seed']} {method:25s}"
-                f" test MAE {mae:6.2f}  ({time.perf_counter() - t:4.0f} s)",
+                f" test MAE {scores['mae']:6.2f}"
+                + (f"  source AUROC {source:.2f}" if not math.isnan(source) else "")
+                + f"  ({time.perf_counter() - t:4.0f} s)",
                 flush=True,
             )
     wall = time.perf_counter() - started

@@ -14,11 +14,9 @@ from tlsweep.data.tasks import Task
 from tlsweep.errors import ConfigError
 
 RES = 8.0
-# The pretraining's source-val AUROC for sex: with sex labels at relatedness 0 (head size, which
-# the CNN learns) it measured 0.73, 0.86, 0.73, 0.76, 0.75 for seeds 0-4 (8 mm, 500 subjects,
-# 15 epochs); with shuffled labels it must sit near chance (seed 0: 0.55; 30 source-val
-# subjects, so chance SD ~0.1).
-LEARNT_AT_LEAST, CONTROL_MARGIN = 0.65, 0.1
+# Source-val AUROC for sex at relatedness 1 (90 source-val subjects, chance SD ~0.06) and the
+# test-MAE gain of sex over shuffled labels, in years; seed 0 measures 0.82 / 0.53 and 2.7 y.
+LEARNT_AT_LEAST, CONTROL_MARGIN, PLANTED_GAIN_Y = 0.7, 0.1, 1.0
 
 
 def _cohort_features(relatedness: float, n: int = 64) -> tuple[np.ndarray, ...]:
@@ -78,6 +76,21 @@ def test_relatedness_moves_sex_from_head_size_into_age_anatomy() -> None:
     assert 1.09 < got[0.0]["icv_ratio"] / got[1.0]["icv_ratio"] < 1.15, got
 
 
+def test_at_relatedness_1_male_brains_look_older() -> None:
+    """The planted link is a brain-age offset: an age model fit at relatedness 0 (where sex
+    carries no age) reads males at relatedness 1 as older than females of the same ages."""
+    from sklearn.linear_model import RidgeCV
+
+    sex0, age0, _, _, hist0 = _cohort_features(0.0)
+    sex1, age1, _, _, hist1 = _cohort_features(1.0)
+    model = RidgeCV(alphas=np.logspace(-4, 2, 13)).fit(hist0, age0)
+    gap = model.predict(hist1) - age1  # apparent minus true age, same subjects
+    before = model.predict(hist0) - age0
+    shift = gap[sex1].mean() - gap[~sex1].mean()
+    assert abs(before[sex0].mean() - before[~sex0].mean()) < 5, before
+    assert shift > 8, shift  # planted: 30 y; this histogram model reads 13 of them
+
+
 def test_relatedness_is_checked_and_names_its_own_cohort(tmp_path) -> None:  # noqa: ANN001
     folders = {SyntheticBrain(relatedness=r, cache_dir=str(tmp_path)).root for r in (0, 0.5, 1)}
     assert len(folders) == 3
@@ -132,25 +145,27 @@ def _source_auroc(cache: Path) -> float:
 
 
 @pytest.mark.slow
-def test_shuffled_source_labels_remove_what_pretraining_learns(make_cfg, tmp_path) -> None:  # noqa: ANN001
-    """Sex pretraining learns sex; on shuffled sex labels it learns nothing, and fine-tunes apart.
+def test_shuffled_source_labels_remove_the_planted_supervised_gain(make_cfg, tmp_path) -> None:  # noqa: ANN001
+    """At relatedness 1, sex pretraining helps age; on shuffled sex labels the gain is gone.
 
-    Real runs (``tlsweep.run.run``), one seed, on the 8 mm cohort at relatedness 0, where sex
-    lives in head size and the tiny CNN learns it reliably. The planted *target* gain (at
-    relatedness 1) is not asserted: at this budget it is within seed noise
-    (reports/transfer_recovery.md), so a threshold on it would be calibrated on noise. What the
-    control must do regardless is asserted: remove the source label's signal from pretraining.
-    About 2 minutes on 2 cores.
+    Real runs (``tlsweep.run.run``) of pretrain_freeze at n = 25, configured as seed 0 of
+    ``benchmarks/transfer_recovery.py``'s default size (1000 subjects at 8 mm, 60 % of them the
+    source set, two frozen stages). Runs are deterministic, so this reproduces that seed's
+    numbers: source AUROC 0.82 with sex labels and 0.53 shuffled, test MAE 11.94 y vs 14.63 y
+    (the shuffled-label gains over all seeds are in reports/transfer_recovery.md). About
+    3 minutes on 2 cores, most of it generating the cohort.
     """
     from tlsweep.run import run
 
     common = [
         "method=pretrain_freeze",
-        "dataset.relatedness=0.0",
-        "dataset.n_subjects=500",
+        "method.freeze_stages=2",
+        "dataset.relatedness=1.0",
+        "dataset.n_subjects=1000",
         "dataset.resolution_mm=8.0",
         "dataset.shape=[24,28,24]",
         "split.val_pool=60",
+        "split.source_fraction=0.6",
         "sample_size=n25",
         "train.epochs=30",
         "train.patience=0",
@@ -174,4 +189,4 @@ def test_shuffled_source_labels_remove_what_pretraining_learns(make_cfg, tmp_pat
         auroc[arm], mae[arm] = _source_auroc(cache), _test_mae(tmp_path / arm)
     assert auroc["sex"] >= LEARNT_AT_LEAST, (auroc, mae)
     assert auroc["shuffled"] <= auroc["sex"] - CONTROL_MARGIN, (auroc, mae)
-    assert mae["shuffled"] != mae["sex"], (auroc, mae)  # deterministic runs: the control acted
+    assert mae["shuffled"] - mae["sex"] >= PLANTED_GAIN_Y, (auroc, mae)

@@ -14,19 +14,19 @@ Generative model, per subject (all draws from ``SeedSequence(seed, spawn_key=(0,
   literature curve -0.2 %/y after 35 and -0.5 %/y after 60 (Hedman et al. 2012; Fotenos et al.
   2005), i.e. -15 % at 80; the ventricles expand by 0.3 ml/y (a smooth outward displacement
   calibrated numerically in ml), around an individual size offset (SD 6 ml).
-* sex, and the ``relatedness`` r in [0, 1]: how much of the sex signal lives in the anatomy age
-  acts on. Sex scales the ICV by ``1.12 ** (1 - r)`` (males over females; 1.12 is the real
-  ratio, e.g. Ruigrok et al. 2014), a global size that carries no age information; and it shifts
-  the three age mechanisms by ``r`` times a fixed male-minus-female offset
-  (:data:`SEX_ON_AGE_ANATOMY`: ventricles +24 ml, GM-to-WM contrast shift +8 % of GM, brain
-  tissue lost to CSF -8 %), in a direction unlike age's (ventricles and contrast look older,
-  sulcal CSF younger), so that age stays identifiable from the same features. At r = 0 sex is
-  predictable only from head size (a sex classifier learns nothing age needs); at r = 1 only
-  from ventricles, sulcal CSF and grey/white contrast (a sex classifier's features are the age
-  features); in between, from both, each at a fraction of its strength. The knob fixes where the
-  signal *is*, not what a given network learns: on the CPU benchmark's budget (8 mm, 170 source
-  subjects, tiny3d) sex at r = 1 is learnt barely above chance, because age moves the same
-  features by as much (reports/transfer_recovery.md).
+* sex, and the ``relatedness`` r in [0, 1]: where the sex signal lives. Sex scales the ICV by
+  ``1.12 ** (1 - r)`` (males over females; 1.12 is the real ratio, e.g. Ruigrok et al. 2014), a
+  global size that carries no age information; and it shifts the brain age by ``r`` times
+  :data:`SEX_BRAIN_AGE_Y` (a male brain looks 30 y older than a female one of the same age at
+  r = 1), so sex acts through exactly the mechanisms age acts through (ventricles, sulcal CSF,
+  grey/white contrast), in the same direction. At r = 0 sex is predictable only from head size
+  (a sex classifier learns nothing age needs); at r = 1 only from how old the brain looks (a sex
+  classifier must learn to measure brain ageing, which is what age regression needs); in
+  between, from both, each at a fraction of its strength. The offset is sized so that a small
+  CNN learns sex at r = 1 about as well as from head size at r = 0; the price is that at r = 1
+  age is readable from the image only up to the unseen sex offset, so the best achievable age
+  error is larger there (``benchmarks/synthetic_baseline.py`` reports the linear baselines per
+  setting, ``reports/transfer_recovery.md`` the transfer each setting plants).
 * site: each site has its own T1 contrast (tissue intensities perturbed around those fitted to
   the MNI152 T1), gain, smooth multiplicative bias field and Rician noise level.
 
@@ -48,14 +48,13 @@ from scipy.spatial.transform import Rotation
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: sex effects scaled by relatedness; 3: stronger ones, file sizes
+FORMAT_VERSION = 4  # 2: sex effects scaled by relatedness; 3: file sizes; 4: sex as brain age
 FOV_CENTRE_MM = np.array([0.0, -18.0, 22.0])  # centre of nilearn's 2 mm MNI152 grid
 FOV_MM = np.array([198.0, 234.0, 190.0])
 ICV_MALE_OVER_FEMALE = 1.12  # at relatedness 0; 1.12 ** (1 - r) in general
 ICV_LOG_SD = 0.07
-# Male-minus-female offsets on the age mechanisms at relatedness 1 (scaled by r), sized so a
-# linear model tells the sexes apart about as well as from head size at r = 0 (~72 %).
-SEX_ON_AGE_ANATOMY = {"ventricle_ml": 24.0, "gm_to_wm": 0.08, "csf_loss": -0.08}
+# Male-minus-female brain-age offset at relatedness 1 (scaled by r), in years of ageing.
+SEX_BRAIN_AGE_Y = 30.0
 BRAIN_AGE_SD_Y = 5.0
 VENTRICLE_ML_PER_Y = 0.3
 VENTRICLE_SD_ML = 6.0
@@ -196,15 +195,10 @@ def make_site(seed: int, index: int) -> Site:
     return Site(scale, rng.uniform(0.8, 1.25), rng.uniform(0.01, 0.04), bias.astype(np.float32))
 
 
-def _tissue_image(tpl: Templates, site: Site, brain_age: float, sex_shift: float) -> np.ndarray:
-    """Template-space T1 intensity, grey matter thinned and lost (age; sex scaled by r).
-
-    ``sex_shift`` is ``relatedness * (+0.5 male, -0.5 female)``; a negative net change turns
-    WM back into GM (or CSF into GM), within the brain mask.
-    """
+def _tissue_image(tpl: Templates, site: Site, brain_age: float) -> np.ndarray:
+    """Template-space T1 intensity, grey matter thinned and lost to CSF by ``brain_age``."""
     shift = GM_TO_WM_PER_Y * (np.clip(brain_age, 20, 50) - 20)
-    shift += sex_shift * SEX_ON_AGE_ANATOMY["gm_to_wm"]
-    loss = brain_volume_loss(brain_age) + sex_shift * SEX_ON_AGE_ANATOMY["csf_loss"]
+    loss = brain_volume_loss(brain_age)
     to_wm = np.clip(shift * tpl.gm.sum() * tpl.deep, -tpl.wm, tpl.gm)
     wm = tpl.wm + to_wm
     to_csf = loss * (tpl.gm + tpl.wm).sum() * tpl.pial
@@ -230,7 +224,6 @@ def _sample_coords(
         sparse=True,
     )
     vent_ml = VENTRICLE_ML_PER_Y * (age - 20) + rng.normal(0, VENTRICLE_SD_ML)
-    vent_ml += relatedness * sex_sign * SEX_ON_AGE_ANATOMY["ventricle_ml"]
     warp = rng.standard_normal((3, *_control_shape(WARP_SPACING_MM))) * WARP_SD_MM
     coords = _smooth_field(warp, tpl.warp_kernels)
     coords += (vent_ml / tpl.ventricle_ml_per_mm) * tpl.ventricle_field
@@ -267,10 +260,10 @@ def synthesize(
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
     age = round(float(rng.uniform(*age_range)), 1)
     sex, k = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(len(sites)))
-    brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y)
     sign = 0.5 if sex == "M" else -0.5
+    brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y) + relatedness * sign * SEX_BRAIN_AGE_Y
     coords = _sample_coords(tpl, rng, sign, brain_age, relatedness)
-    tissue = _tissue_image(tpl, sites[k], brain_age, relatedness * sign)
+    tissue = _tissue_image(tpl, sites[k], brain_age)
     clean = ndi.map_coordinates(tissue, coords, order=1, output=np.float32, prefilter=False)
     bias = sites[k].bias_log + rng.standard_normal(sites[k].bias_log.shape) * 0.03
     image = clean * sites[k].gain * np.exp(_smooth_field(bias, tpl.bias_kernels))
