@@ -65,3 +65,55 @@ def test_freeze_beyond_stage_count_names_the_limit() -> None:
 def test_sfcn_has_about_three_million_parameters() -> None:
     n = sum(p.numel() for p in build("sfcn").parameters())
     assert 2.5e6 < n < 3.5e6
+
+
+def _monai_tiny3d(dims: int) -> torch.nn.Module:
+    """tiny3d as first written, from MONAI's ``Convolution`` block."""
+    from monai.networks.blocks import Convolution
+
+    widths = [1, 8, 16, 32, 64]
+    stages = torch.nn.ModuleList(
+        Convolution(dims, cin, cout, strides=2, kernel_size=3, act="relu", norm="batch")
+        for cin, cout in zip(widths[:-1], widths[1:])
+    )
+    return torch.nn.ModuleDict({"stages": stages})
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_tiny3d_is_the_monai_block_network_it_replaced(spatial_dims: int) -> None:
+    """Same state-dict keys, same initial weights under a seed, same outputs: checkpoints and
+    cached encoders written with MONAI's block load, and results do not move."""
+    torch.manual_seed(0)
+    ours = Tiny3D(spatial_dims=spatial_dims)
+    torch.manual_seed(0)
+    theirs = _monai_tiny3d(spatial_dims)
+    mine, ref = ours.state_dict(), theirs.state_dict()
+    assert list(mine) == list(ref)
+    for key in ref:
+        assert torch.equal(mine[key], ref[key]), key
+    x = torch.randn(2, 1, *[SIZE[spatial_dims]] * spatial_dims)
+    y = x
+    for stage in theirs["stages"]:
+        y = stage(y)
+    assert torch.equal(ours.features(x), y)
+
+
+def test_encoders_written_here_do_not_import_monai() -> None:
+    """Importing MONAI costs a trial seconds of start-up; tiny3d and SFCN need only torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tlsweep.models.tiny3d import Tiny3D\n"
+        "from tlsweep.models.sfcn import SFCN\n"
+        "Tiny3D(); SFCN()\n"
+        "print('monai' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_encoder_rejects_unsupported_spatial_dims() -> None:
+    with pytest.raises(ConfigError, match="encoder.spatial_dims=4"):
+        Tiny3D(spatial_dims=4)

@@ -13,6 +13,24 @@ from torch import nn
 
 from tlsweep.errors import ConfigError
 
+# Plain torch layers by spatial_dims, for the encoders written here (tiny3d, SFCN). MONAI's layer
+# factories would do the same, but importing any part of MONAI imports all of it (~5 CPU s at
+# every trial's start, benchmarks/startup.py); the MONAI networks (ResNet, DenseNet) still use it.
+CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+BATCH_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+MAX_POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
+
+
+def layer(table: dict[int, type[nn.Module]], spatial_dims: int) -> type[nn.Module]:
+    """The layer class for ``spatial_dims`` from one of the tables above.
+
+    Raises:
+        ConfigError: ``spatial_dims`` is not 2 or 3.
+    """
+    if spatial_dims not in table:
+        raise ConfigError(f"encoder.spatial_dims={spatial_dims}: valid: 2, 3")
+    return table[spatial_dims]
+
 
 class Encoder(nn.Module):
     """Base class: subclasses fill ``self.stages`` and ``self.out_features`` in ``__init__``."""

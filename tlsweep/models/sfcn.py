@@ -1,26 +1,26 @@
 """``encoder=sfcn``: the Simple Fully Convolutional Network for brain age (Peng et al. 2021).
 
 Five blocks of 3x3x3 conv, batch norm, max-pool, ReLU with 32-64-128-256-256 channels, then a
-1x1x1 conv to 64 channels (about 3 M parameters). Not in MONAI, so written here with MONAI's
-layer factories to stay generic over ``spatial_dims``. Pooling rounds up (``ceil_mode``), so
-small test volumes pass through all five blocks; at Peng's 160x192x160 nothing changes.
+1x1x1 conv to 64 channels (about 3 M parameters). Not in MONAI, so written here in plain torch
+layers, generic over ``spatial_dims`` (see :data:`tlsweep.models.base.CONV`). Pooling rounds up
+(``ceil_mode``), so small test volumes pass through all five blocks; at Peng's 160x192x160 nothing
+changes.
 """
 
 from __future__ import annotations
 
-from monai.networks.layers import Conv, Norm, Pool
 from torch import nn
 
-from tlsweep.models.base import Encoder
+from tlsweep.models.base import BATCH_NORM, CONV, MAX_POOL, Encoder, layer
 
 
 def _block(dims: int, cin: int, cout: int, kernel: int, pool: bool) -> nn.Sequential:
     layers = [
-        Conv[Conv.CONV, dims](cin, cout, kernel_size=kernel, padding=kernel // 2),
-        Norm[Norm.BATCH, dims](cout),
+        layer(CONV, dims)(cin, cout, kernel_size=kernel, padding=kernel // 2),
+        layer(BATCH_NORM, dims)(cout),
     ]
     if pool:
-        layers.append(Pool[Pool.MAX, dims](kernel_size=2, stride=2, ceil_mode=True))
+        layers.append(layer(MAX_POOL, dims)(kernel_size=2, stride=2, ceil_mode=True))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from monai.networks.blocks import Convolution
+from collections import OrderedDict
+
 from torch import nn
 
-from tlsweep.models.base import Encoder
+from tlsweep.models.base import BATCH_NORM, CONV, Encoder, layer
+
+
+def _stage(dims: int, cin: int, cout: int) -> nn.Sequential:
+    """Strided 3x3 conv, batch norm, ReLU; named like MONAI's ``Convolution`` block (``conv``,
+    ``adn.N``, ``adn.A``), which it replaced, so state dicts saved before still load."""
+    conv = layer(CONV, dims)(cin, cout, kernel_size=3, stride=2, padding=1)
+    adn = nn.Sequential(OrderedDict(N=layer(BATCH_NORM, dims)(cout), A=nn.ReLU()))
+    return nn.Sequential(OrderedDict(conv=conv, adn=adn))
 
 
 class Tiny3D(Encoder):
@@ -23,9 +32,6 @@ class Tiny3D(Encoder):
         super().__init__()
         widths = [in_channels, *channels]
         self.stages = nn.ModuleList(
-            Convolution(
-                spatial_dims, cin, cout, strides=2, kernel_size=3, act="relu", norm="batch"
-            )
-            for cin, cout in zip(widths[:-1], widths[1:])
+            _stage(spatial_dims, cin, cout) for cin, cout in zip(widths[:-1], widths[1:])
         )
         self.out_features = widths[-1]
