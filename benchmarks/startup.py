@@ -68,7 +68,7 @@ mark("splits, scalers")
 method = R.build_method(cfg.method)
 mark("build method")
 encoder = instantiate(cfg.encoder)
-mark("build encoder (imports MONAI)")
+mark("build encoder (tiny3d, no MONAI)")
 R._check_input_shape(encoder, tuple(cohort.images.shape[1:]), "tiny3d")
 mark("input-shape check (first forward)")
 from tlsweep.tracking.run_tracking import open_tracker

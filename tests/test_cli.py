@@ -33,6 +33,28 @@ def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
     assert "HEAVY []" in result.stdout, result.stdout[-300:]
 
 
+def test_config_store_copies_are_the_store_and_compositions_stay_independent() -> None:
+    """``share_config_store`` (what keeps ``--help`` under a second): Hydra's per-composition
+    deep copies share the ConfigStore, and two compositions still do not leak into each other."""
+    import copy
+
+    from hydra import compose, initialize_config_module
+    from hydra.core.config_store import ConfigStore
+
+    from tlsweep.cli import share_config_store
+
+    share_config_store()
+    store = ConfigStore.instance()
+    assert copy.deepcopy(store) is store
+    with initialize_config_module(version_base="1.3", config_module="tlsweep.conf"):
+        first = compose("config", overrides=["method=scratch", "train.epochs=3"])
+        second = compose("config", overrides=["method=simclr"])
+        hpo = compose("config", overrides=["hpo=tpe"], return_hydra_config=True)
+    assert first.train.epochs == 3 and second.train.epochs != 3
+    assert "temperature" in second.method and "temperature" not in first.method
+    assert hpo.hydra.sweeper.sampler._target_.endswith("TPESampler")
+
+
 def test_smoke_run_logs_val_and_test_metrics(tmp_path: Path, cache_dir: Path) -> None:
     result = tlsweep("debug=smoke", cwd=tmp_path, cache_dir=cache_dir)
     assert result.returncode == 0, result.stderr[-2000:]

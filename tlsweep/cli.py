@@ -34,6 +34,20 @@ def _app(cfg: DictConfig) -> float:
 SUBCOMMANDS = {"report": "tlsweep.report.cli", "plan": "tlsweep.plan"}
 
 
+def share_config_store() -> None:
+    """Make deep copies of Hydra's ConfigStore singleton the singleton itself.
+
+    Hydra deep-copies its config repository for every composition and every group listing, and
+    with it the process-wide ConfigStore (every registered schema). ``--help`` lists ~100 groups,
+    so it spent most of its time copying the store. The copy exists so that re-initialising the
+    sources does not touch the original repository; the store is not modified by that, and it
+    hands out deep copies of its nodes on every load, so sharing it is safe.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
+
+
 def main() -> None:
     """Console-script entry point: ``tlsweep [overrides]``, ``tlsweep report|plan ARGS``."""
     import sys
@@ -46,6 +60,7 @@ def main() -> None:
     # Hydra prints composition errors across several lines and exits 1; with HYDRA_FULL_ERROR it
     # raises them instead, so they can be said in one line here. Unknown errors keep the traceback.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    share_config_store()
     try:
         _app()
     except Exception as exc:
