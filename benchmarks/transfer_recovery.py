@@ -210,9 +210,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     header = (
         f"synthetic cohort {setting['subjects']} subjects at {setting['resolution']:g} mm "
-        f"{setting['shape']}, tiny3d, device {setting['device']}; seeds {setting['seeds']}; "
-        f"fixed budgets, no HPO: fine-tuning epochs by n {setting['epochs']} at lr 3e-3, "
-        f"pretraining {setting['pretrain_epochs']} epochs (pretrain_freeze and simclr alike)"
+        f"{setting['shape']}, {setting['source_fraction']:.0%} of them the source set, tiny3d, "
+        f"device {setting['device']}; seeds {setting['seeds']}; fixed budgets, no HPO: "
+        f"fine-tuning epochs by n {setting['epochs']} at lr 3e-3 with {a.freeze} frozen stages, "
+        f"pretraining {setting['pretrain_epochs']} epochs (pretrain_freeze and simclr alike); "
+        "notes on reading it: reports/transfer_recovery-notes.md"
     )
     print(header, flush=True)
     started, records = time.perf_counter(), []
