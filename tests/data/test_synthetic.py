@@ -150,6 +150,35 @@ def test_concurrent_callers_share_one_cohort(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "c.lock"]  # no temp dirs left
 
 
+def test_a_script_without_a_main_guard_fails_fast_instead_of_hanging(tmp_path: Path) -> None:
+    """Spawned workers re-import an unguarded script, which asks for the same cohort again.
+    Without care that worker waits on its parent's lock and the parent on the worker: forever.
+    Here it must end, non-zero, saying what to do, and leave no cohort behind."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys\n"
+        "from tlsweep.data.synthetic_writer import generate_cohort\n"
+        "generate_cohort(sys.argv[1], n_subjects=4, seed=0, resolution_mm=8.0, workers=2,"
+        " progress=False)\n"
+    )
+    out = tmp_path / "cohort"
+    result = subprocess.run(
+        [sys.executable, str(script), str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert 'if __name__ == "__main__":' in last and "workers=1" in last, last
+    assert not out.exists()
+    assert not list(tmp_path.glob(".cohort.tmp-*"))
+
+
 def test_males_have_larger_intracranial_volume(effects: tuple) -> None:
     table, images = effects
     icv = np.array([(x > 0).sum() * RES**3 / 1000 for x in images])

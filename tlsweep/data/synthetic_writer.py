@@ -12,9 +12,11 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import nibabel as nib
@@ -40,6 +42,17 @@ _WORKER: tuple[Templates, list[Site]] | None = None
 def _init_worker(tpl: Templates, sites: list[Site]) -> None:
     global _WORKER
     _WORKER = (tpl, sites)
+
+
+def _init_worker_from(path: str) -> None:
+    """Load the templates and sites the parent pickled to ``path``.
+
+    Handing workers a file instead of the arrays keeps each worker's start-up message small
+    (MBs of templates otherwise): a worker that dies while starting, e.g. in a script without
+    a ``__main__`` guard, then breaks the pool instead of blocking the parent's write forever.
+    """
+    with open(path, "rb") as f:
+        _init_worker(*pickle.load(f))
 
 
 def _write_subject(job: tuple[int, int, tuple[float, float], float, str]) -> dict:
@@ -121,9 +134,34 @@ def _run_jobs(
         return [_write_subject(job) for job in tqdm(jobs, **bar)]
     # spawn, not fork: the parent may hold threads (torch, tqdm) that fork would copy mid-lock
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _init_worker, (tpl, sites)) as pool:
-        chunk = max(1, len(jobs) // (4 * workers))
-        return list(tqdm(pool.map(_write_subject, jobs, chunksize=chunk), **bar))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            shared = Path(tmp) / "templates.pkl"
+            shared.write_bytes(pickle.dumps((tpl, sites), protocol=pickle.HIGHEST_PROTOCOL))
+            init = (_init_worker_from, (str(shared),))
+            with ProcessPoolExecutor(workers, context, *init) as pool:
+                chunk = max(1, len(jobs) // (4 * workers))
+                return list(tqdm(pool.map(_write_subject, jobs, chunksize=chunk), **bar))
+    except BrokenProcessPool as exc:
+        raise RuntimeError(
+            f"synthetic cohort: a generator process died ({exc}); if this was called from a "
+            'script, put its top-level code under `if __name__ == "__main__":` (the workers '
+            "are spawned and re-import the script), or pass workers=1"
+        ) from exc
+
+
+def _refuse_while_spawning() -> None:
+    """Fail fast inside a spawned worker that is re-importing an unguarded ``__main__``.
+
+    There the script's top-level code would ask for the same cohort again and wait forever on
+    the lock its parent holds; raising instead (as multiprocessing does when such a worker
+    tries to start processes) lets the parent report it.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "synthetic cohort requested while a worker process imports the main script; "
+            'guard the script with `if __name__ == "__main__":`'
+        )
 
 
 def generate_cohort(
@@ -171,6 +209,7 @@ def generate_cohort(
         "relatedness": float(relatedness),
     }
     _check_params(params)
+    _refuse_while_spawning()
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root) + ".lock"):
         if _existing(root, params):
