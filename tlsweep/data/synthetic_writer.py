@@ -98,7 +98,7 @@ def _existing(root: Path, params: dict) -> bool:
         problem = _stale(root, old, params, files)
         if problem is None:
             return True
-        log.warning(f"synthetic cohort {root}: {problem}; generating it again")
+        log.warning("synthetic cohort %s: %s; generating it again", root, problem)
         shutil.rmtree(root)
         return False
     if root.is_dir() and any(root.iterdir()):
@@ -117,11 +117,12 @@ def _stale(root: Path, old: dict, params: dict, files: dict[str, int] | None) ->
     if files is None:
         return "no file manifest in cohort.json"
     for name, size in files.items():
-        path = root / name
-        if not path.is_file():
+        try:
+            found = (root / name).stat().st_size  # one stat per file: this runs at every load
+        except FileNotFoundError:
             return f"{name} is missing"
-        if path.stat().st_size != size:
-            return f"{name} has {path.stat().st_size} bytes, {size} were written"
+        if found != size:
+            return f"{name} has {found} bytes, {size} were written"
     return None
 
 
