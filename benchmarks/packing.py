@@ -9,9 +9,8 @@ so the modes train the same trial configurations. Modes:
 - ``one at a time``: ``hydra.sweeper.n_jobs=1``;
 - ``packed, whole machine each``: ``n_jobs=J`` and every trial sizes its pools for all CPUs
   (``train.threads`` set to the CPU count: the behaviour before ``tlsweep.resources``);
-- ``packed, threads split``: ``n_jobs=J`` with ``TLSWEEP_PARALLEL_JOBS=J`` in each trial's
-  environment (set with ``++hydra.job.env_set`` while the sweeper does not set it itself), so a
-  trial takes ``CPUs // J`` threads.
+- ``packed, threads split``: ``n_jobs=J`` as a user runs it: the sweeper tells each job that
+  ``J`` share the machine (its ``parallel_jobs``), so a trial takes ``CPUs // J`` threads.
 
 Printed, and written to ``reports/packing.md``: wall time of the whole study, median trial time
 (from the study's journal: ask to result, process start-up included), the thread decision the
@@ -35,6 +34,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tlsweep.benchmark.jobs import VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 TLSWEEP = Path(sys.executable).with_name("tlsweep")
@@ -100,7 +101,7 @@ def study(mode: str, a: argparse.Namespace, tmp: Path) -> Result:
     extra = {
         MODES[0]: [],
         MODES[1]: [f"train.threads={cpus}"],
-        MODES[2]: [f"++hydra.job.env_set.TLSWEEP_PARALLEL_JOBS={jobs}"] if a.env_set else [],
+        MODES[2]: [],  # the sweeper itself tells each job its share
     }[mode]
     sweep = tmp / "sweep"
     cmd = [
@@ -115,7 +116,7 @@ def study(mode: str, a: argparse.Namespace, tmp: Path) -> Result:
         f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}",
         *extra,
     ]
-    env = {k: v for k, v in os.environ.items() if k not in ("TLSWEEP_PARALLEL_JOBS",)}
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES.values()}
     env["TLSWEEP_CACHE"] = str(tmp / "cache")
     before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -212,12 +213,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="rounds; modes alternate")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "packing.md")
-    parser.add_argument(
-        "--no-env-set",
-        dest="env_set",
-        action="store_false",
-        help="do not pass ++hydra.job.env_set.TLSWEEP_PARALLEL_JOBS (the sweeper sets it)",
-    )
     a = parser.parse_args()
     results: dict[str, list[Result]] = {m: [] for m in MODES}
     base = Path(tempfile.mkdtemp(prefix="tlsweep-packing-"))

@@ -45,7 +45,7 @@ import mlflow.store.tracking.sqlalchemy_store  # the slow imports, before the ba
 import optuna
 import filelock
 from omegaconf import OmegaConf
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.hpo.pruning import TrialReporter, link_trial
 from tlsweep.tracking.run_tracking import open_tracker
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tlsweep.errors import ConfigError
-from tlsweep.resources import Share, cpu_share, share_from_environment
+from tlsweep.resources import PARALLEL_JOBS_VAR, Share, cpu_share, share_from_environment
 
 
 @pytest.mark.parametrize(
@@ -44,8 +44,8 @@ def test_requested_threads_win_and_keep_the_share() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"parallel_jobs": "two"}, "TLSWEEP_PARALLEL_JOBS=two: must be a whole number >= 1"),
-        ({"parallel_jobs": "0"}, "TLSWEEP_PARALLEL_JOBS=0: must be a whole number >= 1"),
+        ({"parallel_jobs": "two"}, "TLSWEEP_JOB_PARALLEL_JOBS=two: must be a whole number >= 1"),
+        ({"parallel_jobs": "0"}, "TLSWEEP_JOB_PARALLEL_JOBS=0: must be a whole number >= 1"),
         ({"slurm_cpus_per_task": "-1"}, "SLURM_CPUS_PER_TASK=-1: must be a whole number >= 1"),
         ({"requested": -2}, "train.threads=-2: must be >= 0 (0 = this trial's share)"),
     ],
@@ -58,7 +58,7 @@ def test_bad_values_are_one_line_errors(kwargs: dict, message: str) -> None:
 
 def test_share_from_environment_reads_the_affinity_mask() -> None:
     n = len(os.sched_getaffinity(0))
-    env = {"TLSWEEP_PARALLEL_JOBS": str(n)}
+    env = {PARALLEL_JOBS_VAR: str(n)}
     assert share_from_environment(env=env) == Share(
         1, f"{n} CPUs" + f" / {n} parallel trials" * (n > 1), 1
     )
@@ -99,7 +99,7 @@ def probe(request: int = 0, **env: str) -> tuple[dict, str]:
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs to tell 1 from all")
 def test_parallel_trials_get_one_thread_each_in_every_pool() -> None:
     n = len(os.sched_getaffinity(0))
-    got, log = probe(TLSWEEP_PARALLEL_JOBS=str(n))
+    got, log = probe(**{PARALLEL_JOBS_VAR: str(n)})
     assert got == {
         "returned": 1,
         "torch": 1,
@@ -114,7 +114,7 @@ def test_parallel_trials_get_one_thread_each_in_every_pool() -> None:
 
 def test_a_requested_count_is_set_as_given() -> None:
     n = len(os.sched_getaffinity(0))
-    got, log = probe(request=3, TLSWEEP_PARALLEL_JOBS=str(n))  # share: 1
+    got, log = probe(request=3, **{PARALLEL_JOBS_VAR: str(n)})  # share: 1
     assert (got["torch"], got["interop"], got["pools"], got["workers"]) == (3, 3, [3], 3)
     assert got["capped"] == 2
     assert "train.threads=3 is more than this trial's share of CPUs" in log

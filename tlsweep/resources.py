@@ -6,9 +6,9 @@ than one, since idle OpenMP threads spin while they wait for the other process):
 
 - the CPUs this process may run on: its affinity mask (what ``taskset``, a cpuset cgroup or
   SLURM's task affinity leave it), capped by ``SLURM_CPUS_PER_TASK`` inside a SLURM job;
-- divided by ``TLSWEEP_PARALLEL_JOBS``, which the sweeper sets (``hydra.job.env_set``) when it
-  runs that many trials at once on one machine (local launchers). On SLURM it is unset: the
-  allocation already is the trial's share.
+- divided by the job's ``parallel_jobs`` (:class:`~tlsweep.benchmark.jobs.JobInfo`, in the
+  job's environment), which the sweeper sets when it runs that many trials at once on one
+  machine (local launchers). On SLURM it is 1: the allocation already is the trial's share.
 
 ``train.threads > 0`` replaces the decision. :func:`configure_threads` applies it to torch's
 intra-op and inter-op pools, to the OpenMP/BLAS pools of every loaded library (threadpoolctl),
@@ -23,11 +23,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tlsweep.benchmark.jobs import variable
 from tlsweep.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-PARALLEL_JOBS_VAR = "TLSWEEP_PARALLEL_JOBS"
+PARALLEL_JOBS_VAR = variable("parallel_jobs")  # named by the one module the sweeper writes with
 SLURM_CPUS_VAR = "SLURM_CPUS_PER_TASK"
 # read at load time by OpenMP, MKL, OpenBLAS and numexpr: covers libraries loaded after
 # configure_threads and the processes a trial starts
@@ -83,7 +84,7 @@ def cpu_share(
     Args:
         available: CPUs in this process's affinity mask (``len(os.sched_getaffinity(0))``).
         slurm_cpus_per_task: ``$SLURM_CPUS_PER_TASK`` (caps ``available``), or None.
-        parallel_jobs: ``$TLSWEEP_PARALLEL_JOBS``: trials running at once on these CPUs, or None.
+        parallel_jobs: the job's ``parallel_jobs``: trials running at once on these CPUs, or None.
         requested: ``train.threads``; > 0 is used as given, 0 means automatic.
 
     Returns:

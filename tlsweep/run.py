@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.checks import check_config
 from tlsweep.data.cohort import check_in_channels
 from tlsweep.data.splits import make_splits
@@ -61,7 +61,15 @@ def run(cfg: DictConfig) -> float:
 
         open_client(cfg.tracking.uri)  # a dead server or bad URI fails now, before any data
     device = _device(cfg.train.device, job)
-    _seed_everything(cfg.seed, cfg.train)
+    threads = _seed_everything(cfg.seed, cfg.train)
+    # where the job ran and with what share: the sweeper's side of the seam, as the job saw it
+    placement = {
+        "slot": job.slot,
+        "parallel_jobs": job.parallel_jobs,
+        "threads": threads,
+        "device": str(device),
+    }
+    log.info("job: %s, %s", job.role, ", ".join(f"{k} {v}" for k, v in placement.items()))
     cohort = instantiate(cfg.dataset).load(progress=cfg.train.progress)
     source = Task("source_task", **cfg.source_task)
     target = Task("target_task", **cfg.target_task)
@@ -115,7 +123,7 @@ def run(cfg: DictConfig) -> float:
             scores = source_scores(method, ctx)
             tracker.log_metrics(scores)
             objective = cfg.hpo.source_objective
-            _write_metrics(out, cfg, job, tracker, scores, started, objective, None)
+            _write_metrics(out, cfg, job, placement, tracker, scores, started, objective, None)
             return _objective_value(scores, objective)
         model = prepare_model(method, ctx, encoder)
         train, val = ctx.subset("train", target), ctx.subset("val", target)
@@ -136,7 +144,7 @@ def run(cfg: DictConfig) -> float:
             hooks=hooks,
         )
         metrics = _final_evaluation(cfg, model, ctx, tracker, out, result, test=not job.in_study)
-        _write_metrics(out, cfg, job, tracker, metrics, started, cfg.objective, result)
+        _write_metrics(out, cfg, job, placement, tracker, metrics, started, cfg.objective, result)
     checkpoint.path.unlink(missing_ok=True)  # finished: nothing left to resume
     return result.best_value
 
@@ -207,6 +215,7 @@ def _write_metrics(
     out: Path,
     cfg: DictConfig,
     job: JobInfo,
+    placement: dict[str, Any],
     tracker: RunTracker,
     metrics: dict[str, float],
     started: float,
@@ -226,6 +235,7 @@ def _write_metrics(
         "direction": "minimize" if job.role == "source" else str(cfg.direction),
         "best_epoch": None if result is None else result.best_epoch + 1,
         "wall_s": round(time.perf_counter() - started, 3),
+        "placement": placement,
         "mlflow_run_id": tracker.run_id,
         "status": "ok",
     }
@@ -310,15 +320,17 @@ def _device(name: str, job: JobInfo) -> torch.device:
     return torch.device(name)
 
 
-def _seed_everything(seed: int, train: Any) -> None:
+def _seed_everything(seed: int, train: Any) -> int:
+    """Seed every generator, size the thread pools (returns the thread count), set determinism."""
     import numpy as np
 
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     from tlsweep.resources import configure_threads
 
-    configure_threads(train.threads)
+    threads = configure_threads(train.threads)
     if train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         set_deterministic(True, warn_only=True)  # as torch's, without importing inductor
         torch.backends.cudnn.benchmark = False
+    return threads

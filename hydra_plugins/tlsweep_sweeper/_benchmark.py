@@ -14,6 +14,7 @@ skips finished final seeds. See the README's benchmark section for the folder la
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import subprocess
@@ -36,7 +37,6 @@ from hydra_plugins.tlsweep_sweeper._settings import (
     sampler_label,
 )
 from hydra_plugins.tlsweep_sweeper._study import STEP_ATTR, CellStudy, Pending
-from hydra_plugins.tlsweep_sweeper.jobs import slot_overrides
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ class Benchmark:
         self.sweep_dir = Path(str(master.hydra.sweep.dir))
         self.cells: list[Cell] = []
         self.n_launched = 0
+        # jobs sharing this machine's CPUs: local launchers run n_jobs at once on it, while
+        # each SLURM job has its own allocation
+        self.parallel_jobs = n_jobs if _is_local(launcher) else 1
 
     def add_cell(
         self, name: str | None, config: DictConfig, settings: DictConfig, arguments: list[str]
@@ -126,17 +129,12 @@ class Benchmark:
 
     def run(self) -> None:
         """Launch every cell's jobs until all studies and final seeds are done."""
-        parallel = self.n_jobs if _is_local(self.launcher) else 1
         uri = str(OmegaConf.select(self.master, "tracking.uri", default=""))
         if "slurm" in type(self.launcher).__name__.lower() and uri.startswith("sqlite"):
             log.warning(
                 f"tracking.uri={uri} on SLURM: sqlite on a network file system is unsafe with "
                 "jobs on several nodes; use an MLflow server (tracking.uri=http://host:5000)"
             )
-        for cell in self.cells:
-            cell.parallel_jobs = parallel
-            for study in cell.stages:
-                study.parallel_jobs = parallel
         if any(c.is_tlsweep for c in self.cells):
             self._write_benchmark_yaml()
         first = self.cells[0].stages[-1]
@@ -168,11 +166,12 @@ class Benchmark:
                 job = cell.next_job()
                 if job is not None:
                     job.index, self.n_launched = self.n_launched, self.n_launched + 1
-                    job.slot = heapq.heappop(self.free_slots)
-                    job.overrides = [
-                        *job.overrides,
-                        *slot_overrides(job.slot, self.trials_per_gpu),
-                    ]
+                    job.job = dataclasses.replace(
+                        job.job,
+                        slot=heapq.heappop(self.free_slots),
+                        trials_per_gpu=self.trials_per_gpu,
+                        parallel_jobs=self.parallel_jobs,
+                    )
                     batch.append(job)
                     cell.started += 1
                     grown = True
@@ -198,15 +197,15 @@ class Benchmark:
         if len(batch) > 1 and _schedule.launcher_is_thread_safe(self.launcher):
             with ThreadPoolExecutor(len(batch), thread_name_prefix="tlsweep-job") as pool:
                 return [r[0] for r in pool.map(lambda p: self._launch([p]), batch)]
-        jobs = [[*p.overrides, f"hydra.sweep.subdir={p.subdir}"] for p in batch]
+        jobs = [launch_overrides(p) for p in batch]
         try:
             return list(self.launcher.launch(jobs, initial_job_idx=batch[0].index))
         except Exception as e:  # the job died or the cluster refused it
             return [e] * len(batch)
 
     def _settle(self, pending: Pending, result: Any) -> None:
-        if pending.slot is not None:
-            heapq.heappush(self.free_slots, pending.slot)
+        if pending.job.slot is not None:
+            heapq.heappush(self.free_slots, pending.job.slot)
         if pending.study is not None:
             pending.study.settle(pending, result)
         else:
@@ -287,6 +286,11 @@ class Benchmark:
         if done < target:
             log.warning(f"the grid is exhausted with {done}/{target} trials done")
         log.info(f"{done} trials done; results in {self.sweep_dir}")
+
+
+def launch_overrides(pending: Pending) -> list[str]:
+    """Everything a launched job gets: its config overrides, its environment and its folder."""
+    return [*pending.overrides, *pending.job.overrides(), f"hydra.sweep.subdir={pending.subdir}"]
 
 
 class SweepAbortedError(SweeperConfigError):

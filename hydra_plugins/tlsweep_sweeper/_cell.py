@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.tlsweep_sweeper._cells import cell_axes
 from hydra_plugins.tlsweep_sweeper._outcome import outcome
 from hydra_plugins.tlsweep_sweeper._study import CellStudy, Pending
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.benchmark.jobs import JobInfo
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -41,7 +41,6 @@ class Cell:
         self.finals_running: set[int] = set()
         self.finals_failed: set[int] = set()
         self.finals_done = {s for s in self.seeds if _final_ok(self.final_dir(s))}
-        self.parallel_jobs = 1
 
     def close(self) -> None:
         """Release the locks of this cell's studies."""
@@ -81,11 +80,10 @@ class Cell:
             study=target.study.study_name,
             storage=target.storage,
             trial=None if best is None else best.number,
-            parallel_jobs=self.parallel_jobs,
         )
         self.finals_running.add(seed)
         subdir = f"{self.subdir}/final/seed{seed}"
-        return Pending([*overrides, *job.overrides()], subdir, seed=seed, owner=self)
+        return Pending(overrides, subdir, job, seed=seed, owner=self)
 
     def settle_final(self, pending: Pending, result: Any) -> None:
         seed = pending.seed

@@ -37,8 +37,8 @@ from hydra_plugins.tlsweep_sweeper._settings import (
     param_lines,
 )
 from hydra_plugins.tlsweep_sweeper._space import build_space, format_value, grid_values
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR, open_storage, storage_spec
+from tlsweep.benchmark.jobs import JobInfo
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +49,20 @@ DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 @dataclass
 class Pending:
-    """A job that was handed to the launcher: a trial of a study, or a final-seed rerun."""
+    """A job that was handed to the launcher: a trial of a study, or a final-seed rerun.
+
+    ``overrides`` are the job's config overrides; ``job`` is what it is told through its
+    environment (the driver adds the slot and the machine share when it launches it).
+    """
 
     overrides: list[str]
     subdir: str
+    job: JobInfo
     study: CellStudy | None = None
     trial: optuna.Trial | None = None
     seed: int | None = None
     owner: Any = field(default=None, repr=False)
     index: int = 0
-    slot: int | None = None  # which of the n_jobs slots it holds while in flight
 
 
 class CellStudy:
@@ -80,7 +84,6 @@ class CellStudy:
 
     Attributes:
         fixed: overrides every trial gets after ``arguments`` (e.g. stage 1's best).
-        parallel_jobs: how many jobs share one machine, passed to each job.
     """
 
     def __init__(
@@ -107,7 +110,6 @@ class CellStudy:
         )
         self.storage = storage_spec(settings.storage, folder)
         self.fixed: list[str] = []
-        self.parallel_jobs = 1
         self.running, self.step, self.stopping = 0, 0, False
         self.n_trials = settings.n_trials if n_trials is None else n_trials
         # before the study is touched: a second sweeper would FAIL the first one's trials
@@ -214,10 +216,9 @@ class CellStudy:
             study=self.study.study_name,
             storage=self.storage,
             trial=trial.number,
-            parallel_jobs=self.parallel_jobs,
         )
         self.running += 1
-        return Pending([*overrides, *job.overrides()], subdir, study=self, trial=trial)
+        return Pending(overrides, subdir, job, study=self, trial=trial)
 
     def settle(self, pending: Pending, result: Any) -> Outcome:
         """Tell the study how ``pending``'s job ended (a ``JobReturn`` or an exception)."""

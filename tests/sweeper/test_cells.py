@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from tests.sweeper.conftest import journal_study
+from tlsweep.benchmark.jobs import JobInfo
 
 
 def test_cells_under_a_fixed_study_name_never_collide_and_share_slots(sweep) -> None:

@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR
+from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.hpo.pruning import TrialReporter
 
 LR = "lr=tag(log,interval(1e-4,1))"

@@ -1,7 +1,7 @@
 """The trial side of a sweep: report a validation curve to the study and stop when told.
 
 The tlsweep sweeper tells every trial job its study, storage and trial number
-(:class:`~hydra_plugins.tlsweep_sweeper.jobs.JobInfo`, in the job's environment). From those a
+(:class:`~tlsweep.benchmark.jobs.JobInfo`, in the job's environment). From those a
 job opens the same Optuna storage
 (the sweep's journal file or RDB URL, which must be reachable from the job's machine), builds
 the study's pruner from the config the sweeper stored on the study, and reports each epoch's
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
 from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR, open_storage
+from tlsweep.benchmark.jobs import JobInfo
 
 log = logging.getLogger(__name__)
 

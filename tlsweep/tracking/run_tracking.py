@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.tracking.hierarchy import end_stale, study_parent_run, tag_selected
 from tlsweep.tracking.mlflow_tracker import Tracker, flatten
 from tlsweep.tracking.protocol import NullTracker, RunTracker

@@ -12,7 +12,7 @@ import time
 import hydra
 from omegaconf import DictConfig
 
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.hpo.pruning import TrialReporter
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from hydra_plugins.tlsweep_sweeper.jobs import JobInfo
+from tlsweep.benchmark.jobs import JobInfo
 
 _H6_ALPHA = (1.0, 1.2, 3.0, 3.2)
 _H6_A = (

@@ -1,10 +1,14 @@
-"""What the sweeper tells each job it launches: its role, cell, study and trial.
+"""What the sweeper tells each job it launches: its role, cell, study, trial and CPU/GPU share.
 
 The sweeper passes this bookkeeping through the job's environment, set by Hydra's own
 ``hydra.job.env_set`` (``run_job`` applies it around the task function, in whichever process
 the launcher runs the job). It never enters the job's config: not ``override_dirname``, not the
-logged params, and it cannot clash with a user's own keys. This module is shared by the sweeper
-and the trial side (``tlsweep.run``), so it imports only the standard library.
+logged params, and it cannot clash with a user's own keys.
+
+This module is the one owner of those variables: the sweeper writes them only through
+:meth:`JobInfo.overrides` and every reader (``tlsweep.run``, ``tlsweep.resources``, pruning)
+reads them only through :meth:`JobInfo.from_env` or :func:`variable`, so a name cannot drift
+between the two sides. It imports only the standard library (the sweeper loads it).
 """
 
 # No `from __future__ import annotations`: Hydra's plugin scan runs this module without
@@ -51,16 +55,14 @@ class JobInfo:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = environ.get(_PREFIX + f.name.upper())
+            raw = environ.get(VARIABLES[f.name])
             if raw:
                 values[f.name] = int(raw) if f.name in _INTS else raw
         return cls(**values)  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:
-        """The environment variables that carry this info."""
-        return {
-            _PREFIX + k.upper(): str(v) for k, v in asdict(self).items() if v not in (None, "")
-        }
+        """The environment variables that carry this info (unset fields are left out)."""
+        return {VARIABLES[k]: str(v) for k, v in asdict(self).items() if v not in (None, "")}
 
     def overrides(self) -> list[str]:
         """Hydra overrides that set :meth:`env` in the launched job."""
@@ -79,12 +81,18 @@ class JobInfo:
         return self.role in ("trial", "source")
 
 
-def slot_overrides(slot: int, trials_per_gpu: int) -> list[str]:
-    """Overrides that give a launched job its slot (added when the slot is known)."""
-    return [
-        f"++hydra.job.env_set.{_PREFIX}SLOT={slot}",
-        f"++hydra.job.env_set.{_PREFIX}TRIALS_PER_GPU={trials_per_gpu}",
-    ]
+def variable(name: str) -> str:
+    """The environment variable that carries the :class:`JobInfo` field ``name``.
+
+    Raises:
+        KeyError: ``name`` is not a field of :class:`JobInfo`.
+    """
+    if name not in VARIABLES:
+        raise KeyError(f"JobInfo has no field {name!r}; fields: {', '.join(VARIABLES)}")
+    return VARIABLES[name]
+
+
+VARIABLES = {f.name: _PREFIX + f.name.upper() for f in fields(JobInfo)}
 
 
 def _quote(value: str) -> str:
