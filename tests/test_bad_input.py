@@ -107,6 +107,29 @@ def test_folder_under_a_regular_file_is_named(key: str, tmp_path: Path, cache_di
         assert_one_line(result, rf"{re.escape(key)}=\S*: {re.escape(str(blocker))} is a file")
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_sweeper_storage_under_a_regular_file_is_named(
+    kind: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    """As cache_dir and tracking.uri: one line, exit 2, and no study, lock or trial left."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    spec = f"sqlite:///{blocker}/hpo.db" if kind == "sqlite" else str(blocker / "sub" / "j.log")
+    result = tlsweep(
+        "-m",
+        "hpo=tpe",
+        "debug=smoke",
+        f"hydra.sweeper.storage='{spec}'",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+        cache_dir=cache_dir,
+    )
+    key = re.escape(f"hydra.sweeper.storage={spec}")
+    assert_one_line(result, rf"{key}: {re.escape(str(blocker))} is a file, so \S+ cannot be")
+    left = [p.name for p in (tmp_path / "sweep").rglob("*")]
+    assert not [n for n in left if n.endswith((".lock", ".flock", ".log", ".db")) or n == ".hydra"]
+
+
 def test_sweep_queues_nothing_for_a_bad_value(tmp_path: Path, cache_dir: Path) -> None:
     """The tlsweep sweeper validates every cell before it queues a trial."""
     result = tlsweep(

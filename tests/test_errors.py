@@ -95,3 +95,49 @@ def test_unreadable_nifti_is_named_through_run(
     (tmp_path / "bids" / "sub-007" / "anat" / "sub-007_T1w.nii.gz").write_bytes(b"garbage")
     with pytest.raises(ConfigError, match=r"cannot load NIfTI file .*sub-007_T1w.nii.gz"):
         run(make_cfg(*nifti_overrides))
+
+
+def test_a_swept_key_typo_gets_the_plain_override_suggestion(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """``train.lrr=interval(...)`` in a sweep says what ``train.lrr=0.1`` says, in one line."""
+    plain = tlsweep("train.lrr=0.1", cache_dir=cache_dir, cwd=tmp_path)
+    swept = tlsweep(
+        "-m",
+        "hpo=tpe",
+        "debug=smoke",
+        "train.lrr=interval(0.1,1)",
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cache_dir=cache_dir,
+        cwd=tmp_path,
+    )
+    lines = []
+    for result in (plain, swept):
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        (line,) = [ln for ln in result.stderr.splitlines() if "tlsweep: error:" in ln]
+        lines.append(line)
+    said = lines[0].removeprefix("tlsweep: error: ")
+    assert said.startswith("train.lrr: no such config key; did you mean 'lr'? keys here: ")
+    assert "nothing queued" in lines[1] and lines[1].endswith(f"search space: {said}")
+    assert not list((tmp_path / "sweep").rglob(".hydra")), "no trial job was launched"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("train.lr", None),
+        ("train.lrr", "train.lrr: no such config key; did you mean 'lr'? keys here: lr, m"),
+        ("trian.lr", "trian: no such config key; did you mean 'train'? keys here: shape, train"),
+        ("train.m", None),  # a ??? value is still a key
+        ("shape.0", None),  # below a list: not a key to check
+        ("train.lr.x", "train.lr.x: no such config key"),  # below a plain value
+    ],
+)
+def test_missing_key_says_what_a_plain_override_says(key: str, expected: str | None) -> None:
+    from omegaconf import OmegaConf
+
+    from tlsweep.errors import missing_key
+
+    cfg = OmegaConf.create({"train": {"lr": 0.1, "m": "???"}, "shape": [8, 8]})
+    assert missing_key(cfg, key) == expected

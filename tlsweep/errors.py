@@ -90,16 +90,56 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
+def unknown_key(full_key: str, options: Iterable[object]) -> str:
+    """One line for the config key ``full_key`` that does not exist, and the keys that do.
+
+    Args:
+        full_key: the dotted key as written (``train.lrr``).
+        options: the keys at its level (``train``'s keys).
+    """
+    options = sorted(str(o) for o in options)
+    key = full_key.rpartition(".")[2]
+    hint = f"{suggest(key, options)}keys here: {', '.join(options)}" if options else ""
+    return f"{full_key}: no such config key; {hint}".rstrip("; ")
+
+
+def missing_key(cfg: object, full_key: str) -> str | None:
+    """Say, as :func:`unknown_key` does, why the dotted ``full_key`` is not a key of ``cfg``.
+
+    For a key that is only named, not composed (a swept key of a sweep): the same line as a plain
+    override of it gets (``train.lrr=0.1``). Keys below a list are not checked.
+
+    Args:
+        cfg: a ``DictConfig``.
+        full_key: e.g. ``train.lrr``.
+
+    Returns:
+        The one-line problem, or None when the key exists.
+    """
+    from omegaconf import OmegaConf
+
+    node, parts = cfg, full_key.split(".")
+    for depth, part in enumerate(parts):
+        if OmegaConf.is_list(node):
+            return None  # a list index: not a key to check here
+        if not OmegaConf.is_dict(node):  # below a plain value
+            return unknown_key(".".join(parts[: depth + 1]), [])
+        if part not in node.keys():  # noqa: SIM118 - `in` a DictConfig misses a ??? value
+            return unknown_key(".".join(parts[: depth + 1]), node.keys())
+        node = OmegaConf.select(
+            node, part, throw_on_missing=False, throw_on_resolution_failure=False
+        )
+    return None
+
+
 def _explain_key(exc: BaseException) -> str:
     """One line for an unknown config key, with the keys that do exist at that level."""
     full_key = getattr(exc, "full_key", None) or getattr(exc, "key", "?")
-    key = str(getattr(exc, "key", full_key))
     parent = getattr(exc, "parent_node", None)
     options: list[str] = []
     if parent is not None and hasattr(parent, "keys"):
-        options = sorted(str(k) for k in parent.keys())  # noqa: SIM118 - a DictConfig
-    hint = f"{suggest(key, options)}keys here: {', '.join(options)}" if options else ""
-    return f"{full_key}: no such config key; {hint}".rstrip("; ")
+        options = list(parent.keys())
+    return unknown_key(str(full_key), options)
 
 
 def _explain_validation(exc: BaseException) -> str:

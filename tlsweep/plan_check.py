@@ -26,7 +26,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tlsweep.data.tasks import Task
-from tlsweep.errors import ConfigError, bad_option, explain
+from tlsweep.errors import ConfigError, bad_option, explain, missing_key
 from tlsweep.methods.assemble import build_method
 from tlsweep.methods.base import Method, PretrainingMethod
 from tlsweep.methods.losses import REGRESSION_LOSSES
@@ -179,7 +179,10 @@ def _uses_unlabelled(method: Method) -> bool:
 
 
 def _check_search(cfg: DictConfig, search: dict[str, Any]) -> int | None:
-    """Parse the cell's search space; every swept key must exist. Returns the grid size."""
+    """Parse the cell's search space; every swept key must exist. Returns the grid size.
+
+    A key that does not is named as a plain override of it is (``did you mean 'lr'?``).
+    """
     from hydra_plugins.tlsweep_sweeper._settings import param_lines
     from hydra_plugins.tlsweep_sweeper._space import build_space
 
@@ -187,11 +190,10 @@ def _check_search(cfg: DictConfig, search: dict[str, Any]) -> int | None:
     space = build_space(defaults, params, search.get("sweeps") or [])
     if not space.distributions:
         return None
-    for name, key in space.keys.items():
-        if key.startswith("+"):
-            continue
-        if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
-            raise ConfigError(f"search space: {key} is not a config key (parameter {name})")
+    for key in space.keys.values():
+        problem = None if key.startswith("+") else missing_key(cfg, key)
+        if problem:  # the same line as the plain override `key=value` gets
+            raise ConfigError(f"search space: {problem}")
     points = search.get("grid_points")
     return len(space.grid(int(points))) if points else None
 

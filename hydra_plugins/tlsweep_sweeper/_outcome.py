@@ -5,7 +5,8 @@ as with hydra-optuna-sweeper, anything ``float()`` reads is accepted, a numeric 
 ``"0.5"`` included. Anything else, a NaN or an infinity is a FAIL. Hydra's ``run_job`` catches
 what the task raises and returns it in a FAILED ``JobReturn``: an ``optuna.TrialPruned`` there
 means the trial asked to be pruned. A job that died (the launcher raised instead of returning)
-is a FAIL too.
+is a FAIL too. :func:`final_failures` says which failures count against ``max_failure_rate``:
+a configuration that failed for good, once, however many attempts it had.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from optuna import TrialPruned
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
+
+from hydra_plugins.tlsweep_sweeper._grid import point_key
+
+# trial user attrs: left RUNNING by a dead sweeper; the trial it retries; its attempt (0: first)
+INTERRUPTED_ATTR = "tlsweep:interrupted"
+RETRY_OF_ATTR, ATTEMPT_ATTR = "tlsweep:retry_of", "tlsweep:attempt"
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,44 @@ def outcome(result: JobReturn | BaseException, n_objectives: int) -> Outcome:
     if isinstance(result._return_value, TrialPruned):
         return Outcome(TrialState.PRUNED, log=log)
     return Outcome(TrialState.FAIL, error=_first_line(result._return_value), log=log)
+
+
+def final_failures(
+    trials: Sequence[FrozenTrial], grid: bool, retry_failed: int
+) -> list[FrozenTrial]:
+    """The last attempt of each configuration that failed for good, in trial order.
+
+    A configuration is a trial and its retries (for a grid: one grid point). It failed for good
+    when its last attempt failed and it will not run again: outside a grid a retry is enqueued
+    the moment a trial fails (so a configuration with one to come ends in a WAITING trial); a
+    grid re-offers a point until it has failed more than ``retry_failed`` times. A retry that
+    succeeds leaves no failure, and one that fails again is still one failed configuration. A
+    trial failed because its sweeper died (interrupted) is no failure of its configuration.
+
+    Args:
+        trials: every trial of the study, in number order.
+        grid: whether the study runs a grid (see :mod:`._grid`).
+        retry_failed: the sweeper's ``retry_failed``.
+    """
+    last: dict[Any, FrozenTrial] = {}
+    fails: dict[Any, int] = {}
+    for t in trials:
+        if grid:
+            key: Any = point_key(t.params or t.system_attrs.get("fixed_params", {}))
+        else:
+            key = t.user_attrs.get(RETRY_OF_ATTR, t.number)
+        last[key] = t
+        fails[key] = fails.get(key, 0) + (t.state == TrialState.FAIL)
+    return sorted(
+        (
+            t
+            for key, t in last.items()
+            if t.state == TrialState.FAIL
+            and not t.user_attrs.get(INTERRUPTED_ATTR)
+            and (not grid or fails[key] > retry_failed)
+        ),
+        key=lambda t: t.number,
+    )
 
 
 def as_values(value: Any, n_objectives: int) -> list[float] | None:

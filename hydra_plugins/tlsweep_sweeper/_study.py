@@ -5,8 +5,11 @@ owns the study and its search space; the :mod:`._benchmark` driver decides when 
 trial and hands every result back to :meth:`CellStudy.settle`. A study lives in ``storage``
 (default: a journal file in the cell's folder) under the cell's name, so rerunning a command
 resumes it: trials left RUNNING by a dead sweeper are told FAIL (marked interrupted, re-queued
-per ``retry_failed``) and the study asks until ``n_trials`` trials are COMPLETE or PRUNED. While
-a sweeper runs a study it holds the study's lock (:mod:`._lock`): a second one is refused.
+per ``retry_failed``) and the study asks until ``n_trials`` trials are COMPLETE or PRUNED. A
+failed trial is retried per ``retry_failed``; a configuration that failed for good counts once
+against ``max_failure_rate`` (see ``_outcome.final_failures``), and a study also ends, without
+stopping the sweep, once ``n_trials`` configurations failed (all failures tolerated). While a
+sweeper runs a study it holds the study's lock (:mod:`._lock`): a second one is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from optuna.trial import FrozenTrial, TrialState
 from hydra_plugins.tlsweep_sweeper import _grid
 from hydra_plugins.tlsweep_sweeper._custom import custom_overrides
 from hydra_plugins.tlsweep_sweeper._lock import StudyLock, claim
-from hydra_plugins.tlsweep_sweeper._outcome import Outcome, outcome
+from hydra_plugins.tlsweep_sweeper._outcome import (
+    ATTEMPT_ATTR,
+    INTERRUPTED_ATTR,
+    RETRY_OF_ATTR,
+    Outcome,
+    final_failures,
+    outcome,
+)
 from hydra_plugins.tlsweep_sweeper._outputs import LOG_ATTR, write_outputs
 from hydra_plugins.tlsweep_sweeper._progress import study_label
 from hydra_plugins.tlsweep_sweeper._settings import (
@@ -39,11 +49,11 @@ from hydra_plugins.tlsweep_sweeper._settings import (
 from hydra_plugins.tlsweep_sweeper._space import build_space, format_value, grid_values
 from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR, open_storage, storage_spec
 from tlsweep.benchmark.jobs import JobInfo
+from tlsweep.errors import explain
 
 log = logging.getLogger(__name__)
 
-ERROR_ATTR, INTERRUPTED_ATTR = "tlsweep:error", "tlsweep:interrupted"
-RETRY_OF_ATTR, ATTEMPT_ATTR, STEP_ATTR = "tlsweep:retry_of", "tlsweep:attempt", "tlsweep:step"
+ERROR_ATTR, STEP_ATTR = "tlsweep:error", "tlsweep:step"
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -184,8 +194,11 @@ class CellStudy:
     # ---- asking and telling ----
 
     def wants_more(self) -> bool:
-        """Whether another trial should be asked now."""
-        return not self.stopping and self.n_done() + self.running < self.target
+        """Whether another trial should be asked now: fewer than ``n_trials`` are done or could
+        have failed for good, so a study tolerating every failure (``max_failure_rate=1``) ends.
+        """
+        done_or_failed = max(self.n_done(), len(self.failed()))
+        return not self.stopping and done_or_failed + self.running < self.target
 
     def finished(self) -> bool:
         """Whether the study has nothing running and needs nothing more."""
@@ -206,7 +219,8 @@ class CellStudy:
             self.compose(overrides)
         except Exception as e:
             self.study.tell(trial, state=TrialState.FAIL)
-            raise SweeperConfigError(f"trial {trial.number} does not compose: {e}") from e
+            why = explain(e) or " ".join(str(e).split())  # one line, "did you mean" for a key
+            raise SweeperConfigError(f"trial {trial.number} does not compose: {why}") from e
         # a retried trial runs in its predecessor's folder, so it resumes from its checkpoint
         folder = trial.user_attrs.get(RETRY_OF_ATTR, trial.number)
         subdir = f"{self.subdir}/{folder}" if self.subdir else str(folder)
@@ -233,8 +247,11 @@ class CellStudy:
             if out.state == TrialState.FAIL:
                 log.warning(f"trial {trial.number} failed: {out.error} (log: {out.log})")
                 self._maybe_retry(storage.get_trial(trial._trial_id))
-        if len(self.failed()) > self.s.max_failure_rate * max(self.target, 1):
+        failed = len(self.failed())
+        if failed > self.s.max_failure_rate * max(self.target, 1):
             self.stopping = True
+        elif failed and failed >= self.target:  # only max_failure_rate=1 tolerates this many
+            log.warning(f"{failed} configurations failed, n_trials={self.target}: no more asked")
         return out
 
     def _maybe_retry(self, frozen: FrozenTrial) -> None:
@@ -254,8 +271,9 @@ class CellStudy:
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
     def failed(self) -> list[FrozenTrial]:
-        fails = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        return [t for t in fails if not t.user_attrs.get(INTERRUPTED_ATTR)]
+        """The last attempt of each configuration that failed for good (see ``final_failures``)."""
+        trials = self.study.get_trials(deepcopy=False)
+        return final_failures(trials, bool(self.grid), self.s.retry_failed)
 
     def best(self) -> FrozenTrial | None:
         """The best COMPLETE trial (single objective), or None."""

@@ -190,12 +190,16 @@ class TlsweepSweeperConf:
     storage: str | None = None
     # null: derived from the task name and overrides, so rerunning a command resumes its study
     study_name: str | None = None
-    # trials that must end COMPLETE or PRUNED (capped at the grid size for a grid); 0: untuned,
-    # the defaults go straight to the final seeds
+    # trials that must end COMPLETE or PRUNED (capped at the grid size for a grid; fewer when
+    # as many configurations failed, see max_failure_rate); 0: untuned, the defaults go straight
+    # to the final seeds
     n_trials: int = 20
     # models per step: the batch size, or the number of trials kept in flight with async
     n_jobs: int = 1
-    # the sweep stops once failed trials exceed max_failure_rate * n_trials
+    # the sweep stops once failed configurations exceed max_failure_rate * n_trials, as with
+    # hydra-optuna-sweeper; a configuration counts once, when it failed for good (its retries,
+    # retry_failed, failed too); a study stops asking once n_trials configurations failed, so
+    # 1.0 tolerates every failure and never stops the sweep
     max_failure_rate: float = 0.0
     params: dict[str, str] | None = None
     # "module.function" called as fn(cfg, trial) after sampling; may suggest more params and

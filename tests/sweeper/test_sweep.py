@@ -12,6 +12,8 @@ from collections import Counter
 import pytest
 import yaml
 
+from hydra_plugins.tlsweep_sweeper._outcome import RETRY_OF_ATTR
+
 X0 = "x0=interval(-2,2)"
 X1 = "x1=interval(-2,2)"
 
@@ -131,6 +133,50 @@ def test_failures_above_max_failure_rate_stop_with_a_message(sweep) -> None:
     assert "Traceback" not in proc.stderr
     assert _states(s.study()) == ["FAIL", "FAIL"]
     assert (s.dir / "trials.csv").exists()
+
+
+def test_max_failure_rate_one_tolerates_every_failure(sweep) -> None:
+    """hydra-optuna-sweeper's meaning: 1.0 never stops the sweep, even when every trial fails."""
+    s = sweep()
+    proc = s.run(
+        "hpo=random",
+        X0,
+        f"fail_on=[{','.join(map(str, range(20)))}]",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.max_failure_rate=1.0",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Sweep stopped" not in proc.stderr
+    study = s.study()
+    # 3 configurations, each failed and then failed its one retry: 3 failures, not 6
+    assert _states(study) == ["FAIL"] * 6
+    roots = Counter(t.user_attrs.get(RETRY_OF_ATTR, t.number) for t in study.trials)
+    assert roots == {0: 2, 1: 2, 4: 2}
+    assert "3 configurations failed, n_trials=3: no more asked" in proc.stdout
+
+
+def test_a_failure_its_retry_repairs_is_no_failure(sweep) -> None:
+    s = sweep()
+    s.ok(
+        "hpo=random",
+        X0,
+        "fail_on=[0]",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.max_failure_rate=0",
+    )
+    assert _states(s.study()) == ["FAIL", "COMPLETE", "COMPLETE"]
+    first, retry, _ = s.study().trials
+    assert retry.params == first.params and retry.user_attrs[RETRY_OF_ATTR] == 0
+
+
+def test_a_swept_key_typo_is_one_line_with_a_suggestion(sweep) -> None:
+    """Outside tlsweep no cell is validated: the first trial's composition says it."""
+    proc = sweep().run("hpo=random", "sleepp=interval(0,1)")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    (line,) = [ln for ln in proc.stderr.splitlines() if "does not compose" in ln]
+    assert line.startswith("trial 0 does not compose: sleepp: no such config key; did you mean ")
+    assert "'sleep'? keys here: " in line
 
 
 def test_failed_trial_is_retried_with_its_params(sweep) -> None:
