@@ -43,7 +43,8 @@ def test_source_scores_need_a_pretraining(tiny) -> None:
 def test_simclr_is_scored_by_a_probe_that_finds_the_source_signal(tiny) -> None:
     cfg, ctx = tiny("method=simclr")  # the tiny cohort's intensity tells the sex
     scores = source_scores(build_method(cfg.method), ctx)
-    assert scores["source_val/balanced_accuracy"] >= 0.8, scores
+    # AUROC, not accuracy: a probe's threshold on 8 validation subjects is one draw's luck
+    assert scores["source_val/auroc"] >= 0.8, scores
 
 
 def probe_cohort(seed: int = 1) -> tuple[Cohort, Task, Task]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from tlsweep.data.nifti import Cohort
 from tlsweep.data.splits import Splits
 from tlsweep.data.tasks import Task
 from tlsweep.methods import cache as cache_module
+from tlsweep.methods import code_digest
 from tlsweep.methods.assemble import build_method, pretrain_spec
 from tlsweep.methods.base import Context
 from tlsweep.methods.cache import EncoderCache, cache_key
@@ -181,6 +183,49 @@ def test_key_changes_with_pretraining_settings_only(keyer) -> None:
     assert keyer(
         "method=pretrain_freeze", "source_task.column=age", "source_task.type=regression"
     ) != keyer("method=pretrain_freeze")
+
+
+NEW_FUNCTION = "def _unused() -> None:\n    pass\n\n\n"
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new", "changes"),
+    [
+        ("methods.losses", "z @ z.T / temperature", "z @ z.T / (2 * temperature)", "both"),
+        ("train.loop", "def fit(", NEW_FUNCTION + "def fit(", "both"),
+        ("data.augment", "def from_settings(", NEW_FUNCTION + "def from_settings(", "simclr"),
+        ("models.tiny3d", "from torch import nn", "from torch import nn  # no code", ""),
+        ("methods.probe", "C=1.0", "C=2.0", "both"),  # assemble (every pretraining) imports it
+        ("methods.probe", '"""Source-side scores', '"""Scores', ""),
+        ("errors", "did you mean", "perhaps you meant", ""),
+        ("methods.assemble", "reseed(ctx.seed)\n            result", "result", "both"),
+    ],
+)
+def test_key_changes_with_the_code_a_pretraining_runs(
+    keyer, monkeypatch, tmp_path: Path, module: str, old: str, new: str, changes: str
+) -> None:
+    """An edited copy of a tlsweep module stands in for it: a code edit changes the key."""
+    methods = ("simclr", "pretrain_freeze")
+    code_digest.cache_clear()
+    before = {m: keyer(f"method={m}", "encoder=tiny3d") for m in methods}
+    real = code_digest.module_file
+    source = real(f"tlsweep.{module}")
+    text = source.read_text()
+    assert old in text, old
+    edited = tmp_path / source.name
+    edited.write_text(text.replace(old, new))
+
+    @functools.cache
+    def module_file(name: str) -> Path | None:
+        return edited if name == f"tlsweep.{module}" else real(name)
+
+    monkeypatch.setattr(code_digest, "module_file", module_file)
+    code_digest.cache_clear()
+    after = {m: keyer(f"method={m}", "encoder=tiny3d") for m in methods}
+    monkeypatch.undo()
+    code_digest.cache_clear()
+    expected = set(methods) if changes == "both" else {changes} - {""}
+    assert {m for m in methods if after[m] != before[m]} == expected
 
 
 @pytest.mark.slow

@@ -216,12 +216,14 @@ def test_source_scores_are_the_same_on_a_hit(tiny, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", PRETRAINING)
-def test_fine_tuning_is_identical_after_a_miss_and_a_hit(tiny, name: str) -> None:
+def test_fine_tuning_is_identical_after_a_miss_a_hit_and_no_cache(tiny, name: str) -> None:
+    """Whatever ran before (another job in the process, the cache's own checks)."""
     cfg, ctx = tiny(f"method={name}", "train.epochs=1")
     method = build_method(cfg.method)
     histories = []
-    for _ in ("miss", "hit"):
-        torch.manual_seed(cfg.seed)  # the same RNG state before pretraining, as in a run
+    for before, cache in enumerate((True, True, False)):  # miss, hit, off
+        ctx.pretrain.cache = cache
+        torch.manual_seed(before)  # another RNG state each time: a pretraining starts anew
         model = prepare_model(method, ctx, ctx.make_encoder())
         result = fit_subsets(
             model,
@@ -233,9 +235,10 @@ def test_fine_tuning_is_identical_after_a_miss_and_a_hit(tiny, name: str) -> Non
             Objective("val/mae", "minimize"),
         )
         histories.append((result.history, {k: v.clone() for k, v in model.state_dict().items()}))
-    (first, weights), (second, weights_again) = histories
-    assert first == second
-    assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
+    (first, weights), *others = histories
+    for history, weights_again in others:
+        assert history == first
+        assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
 
 
 NEW_METHODS = {

@@ -5,10 +5,11 @@ network a run trains, its encoder pretrained through the disk cache (:mod:`.cach
 method is a :class:`~tlsweep.methods.base.PretrainingMethod`; :func:`source_scores` is the
 source-side objective of stage 1 of ``hpo.stage=source_then_target``. The cache lives here, not
 in the methods, so a method only says how it pretrains and the modules import one way
-(``assemble → base, cache, probe``).
+(``assemble → base, cache, code_digest, probe``).
 
-A pretraining consumes random numbers on a cache miss and none on a hit; the RNG is reseeded
-from the run seed after it, so a run's fine-tuning is bit-identical either way.
+A pretraining starts from the run seed, and consumes random numbers on a cache miss and none on
+a hit; the RNG is reseeded from the run seed after it, so a run is bit-identical with the cache
+hit, missed or off (``tlsweep rerun`` retrains with it off).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from tlsweep.errors import ConfigError
 from tlsweep.methods.base import Context, Method, Pretrained, PretrainingMethod
 from tlsweep.methods.cache import EncoderCache, State, cache_key
+from tlsweep.methods.code_digest import code_digest, code_modules, pretraining_roots
 from tlsweep.methods.probe import linear_probe
 from tlsweep.models.base import Encoder, Head, Network
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 SWEEPER_KEYS = ("search_space", "pretrain_search_space")
 # Run settings that do not change what a pretraining produces, left out of its key.
 NOT_IN_KEY = ("progress", "checkpoint_every_epoch", "threads", "device")
+# Keys of a pretraining's spec that stand for its code (a miss on these alone is explained).
+CODE_KEYS = ("version", "code")
 
 
 def build_method(node: Any) -> Method:
@@ -128,14 +132,23 @@ def pretrained_encoder(method: PretrainingMethod, ctx: Context) -> Pretrained:
         tags |= {"tlsweep.role": "pretraining", "tlsweep.pretrain_key": key}
         with ctx.tracker.open_sibling(name, tags) as run:
             run.log_params(flatten(spec))
+            # from the run seed, whatever consumed random numbers before (the cache's key check
+            # builds an encoder; pretrain.cache=false does not): off, miss and hit agree
+            reseed(ctx.seed)
             result = method.pretrain(ctx, run)
         meta = {"run_id": run.run_id, "run_uri": run.uri, "spec": spec}
+        meta["code_modules"] = list(code_modules(_code_roots(method, ctx)))
         return result.state, {**meta, "source_metrics": result.source_metrics}
 
     if ctx.pretrain.cache:
         expected = set(ctx.make_encoder().state_dict())
         cache = EncoderCache(Path(ctx.pretrain.cache_dir))
-        entry, hit = cache.get_or_build(key, build, expected)
+
+        def rebuild() -> tuple[State, dict[str, Any]]:
+            _explain_miss(cache, spec, key)
+            return build()
+
+        entry, hit = cache.get_or_build(key, rebuild, expected)
         state, meta, status = entry.state, entry.meta, ("hit" if hit else "miss")
     else:
         (state, meta), status = build(), "off"
@@ -152,7 +165,9 @@ def pretrained_encoder(method: PretrainingMethod, ctx: Context) -> Pretrained:
 def pretrain_spec(method: PretrainingMethod, ctx: Context) -> dict[str, Any]:
     """Everything that determines ``method``'s pretraining in this run (hashed into its key).
 
-    The method (class, ``VERSION`` and
+    The method (class, ``VERSION``, a digest of the code the pretraining runs:
+    :func:`~tlsweep.methods.code_digest.code_digest` of the method's and the encoder's modules
+    and what they import, and
     :meth:`~tlsweep.methods.base.PretrainingMethod.pretrain_args`: every constructor argument
     but the fine-tuning ones, and the source task), the dataset config, a fingerprint of the
     source subjects (their ids in order, their participants-table rows, the preprocessed-volume
@@ -165,6 +180,7 @@ def pretrain_spec(method: PretrainingMethod, ctx: Context) -> dict[str, Any]:
     return {
         "method": f"{type(method).__module__}.{type(method).__qualname__}",
         "version": method.VERSION,
+        "code": code_digest(_code_roots(method, ctx)),
         "args": method.pretrain_args(ctx),
         "dataset": dataset,
         "data": _source_fingerprint(ctx),
@@ -173,6 +189,34 @@ def pretrain_spec(method: PretrainingMethod, ctx: Context) -> dict[str, Any]:
         "schedule": {k: v for k, v in schedule.items() if k not in NOT_IN_KEY},
         "seed": ctx.seed,
     }
+
+
+def _code_roots(method: PretrainingMethod, ctx: Context) -> tuple[str, ...]:
+    encoder = _plain(ctx.encoder_cfg)
+    target = encoder.get("_target_") if isinstance(encoder, dict) else None
+    # this module too: it decides where a pretraining starts (its seed) and what it is given
+    return tuple(sorted({*pretraining_roots(type(method).__module__, target), __name__}))
+
+
+def _explain_miss(cache: EncoderCache, spec: dict[str, Any], key: str) -> None:
+    """Say so when the miss is only because an entry for the same spec came from other code."""
+    settings = cache_key({k: v for k, v in spec.items() if k not in CODE_KEYS})
+    for meta in cache.metadata():
+        old = meta.get("spec")
+        if not isinstance(old, dict) or meta.get("key") == key:
+            continue
+        if cache_key({k: v for k, v in old.items() if k not in CODE_KEYS}) == settings:
+            log.info(
+                "pretrained encoder %s: entry %s has the same settings but other code (VERSION "
+                "%s, code digest %s; now %s, %s), so it is pretrained again",
+                key,
+                meta.get("key"),
+                old.get("version"),
+                old.get("code", "not recorded"),
+                spec.get("version"),
+                spec.get("code"),
+            )
+            return
 
 
 def _plain(node: Any) -> Any:

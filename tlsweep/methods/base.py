@@ -176,7 +176,11 @@ class PretrainingMethod(Method):
     - Every constructor argument is part of the cache key, except those named in
       ``FINETUNE_ARGS``, which must change only the fine-tuning. The arguments are recorded as
       given (defaults filled in) before ``__init__`` runs, so the key cannot miss one.
-    - ``VERSION`` is bumped when a code change makes cached encoders stale.
+    - The key also holds a digest of the code the pretraining runs (the method's module, the
+      encoder's, and the ``tlsweep`` and own-package modules they import; see
+      :mod:`tlsweep.methods.code_digest`), so editing that code never reuses a stale encoder.
+      ``VERSION`` is bumped for a change the digest cannot see (a third-party library's
+      behaviour, code reached without an import).
     - In the yaml, ``search_space`` holds fine-tuning parameters only (``train.*`` and
       ``method.<FINETUNE_ARG>``); ``pretrain_search_space`` holds the rest (``pretrain.*`` and
       ``method.<other arg>``).

@@ -1,11 +1,13 @@
 """A disk cache of pretrained encoders, so HPO trials that differ only in fine-tuning share one.
 
 An entry is keyed by a hash of everything that determines the pretraining (see
-:func:`tlsweep.methods.assemble.pretrain_spec`) and stored as two files in the cache folder::
+:func:`tlsweep.methods.assemble.pretrain_spec`), including a digest of the code it runs
+(:mod:`.code_digest`), and stored as two files in the cache folder::
 
     <key>.pt     the encoder's state dict (torch.save)
-    <key>.json   metadata: the key, its spec, the pretraining's MLflow run id, its source-task
-                 metrics (if any), and the sha256 of <key>.pt
+    <key>.json   metadata: the key, its spec (with the code digest), the modules hashed into
+                 that digest, the pretraining's MLflow run id, its source-task metrics (if any),
+                 and the sha256 of <key>.pt
 
 Both are written to a temporary file and renamed into place (``os.replace`` is atomic), weights
 first, so the metadata only exists for complete weights. On reading, the weights' sha256 must match
@@ -23,7 +25,7 @@ import json
 import logging
 import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,19 @@ class EncoderCache:
             log.warning("cached encoder %s is corrupt (%s); rebuilding it", key, exc)
             return None
         return Entry(state=state, meta=meta)
+
+    def metadata(self) -> Iterator[dict[str, Any]]:
+        """The metadata of every entry in the folder (unreadable ones skipped), unverified.
+
+        For explaining a miss, never for loading: that is :meth:`load`'s job.
+        """
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                meta = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict):
+                yield meta
 
     def store(self, key: str, state: State, meta: Mapping[str, Any]) -> Entry:
         """Write ``state`` and ``meta`` atomically (weights first, then metadata)."""
