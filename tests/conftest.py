@@ -67,6 +67,18 @@ def make_cfg(cache_dir: Path, tmp_path: Path):  # noqa: ANN201
     return _make
 
 
+def readable(cell: str) -> str:
+    """A cell's name without its identity hash (``scratch-...-s0-tpe-3fa2c1`` -> ``...-tpe``)."""
+    return cell.rsplit("-", 1)[0]
+
+
+def cell_folder(bench: Path, name: str) -> Path:
+    """The one folder in ``bench`` of the cell whose readable name is ``name``."""
+    found = [p for p in bench.iterdir() if p.is_dir() and readable(p.name) == name]
+    assert len(found) == 1, f"{name}: {sorted(p.name for p in bench.iterdir())}"
+    return found[0]
+
+
 def cli_env(cache_dir: Path) -> dict[str, str]:
     """Environment for CLI subprocesses: shared cache, no colour, no user conf."""
     env = {**os.environ, "TLSWEEP_CACHE": str(cache_dir), "NO_COLOR": "1"}

@@ -15,13 +15,14 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import cell_folder
 from tests.nifti_folder import write_nifti_folder
 from tests.sweeper.conftest import journal_study
 from tests.test_cli import tlsweep
 
 pytestmark = pytest.mark.slow
 KEPT = ("number", "state", "value")
-CELLS = (
+READABLE = (
     "scratch-tiny3d-synthetic_brain-smoke-s0-random",
     "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random",
 )
@@ -48,7 +49,8 @@ def test_benchmark_tunes_each_cell_equally_then_judges_finals_on_test_and_resume
     result = tlsweep(*COMMAND, cwd=tmp_path, cache_dir=cache_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     bench = tmp_path / "bench"
-    for cell in CELLS:
+    cells = [cell_folder(bench, r).name for r in READABLE]
+    for cell in cells:
         study = journal_study(bench / cell)
         assert study.study_name == cell  # readable, derived from the cell
         assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2  # equal budgets
@@ -69,7 +71,7 @@ def test_benchmark_tunes_each_cell_equally_then_judges_finals_on_test_and_resume
     # benchmark.csv: one row per cell x final seed, its numbers those of the final runs
     table = pd.read_csv(bench / "benchmark.csv")
     assert sorted(zip(table.cell, table.final_seed)) == sorted(
-        (c, s) for c in CELLS for s in (1000, 1001)
+        (c, s) for c in cells for s in (1000, 1001)
     )
     for _, row in table.iterrows():
         final = bench / row.cell / "final" / f"seed{row.final_seed}" / "metrics.json"
@@ -83,8 +85,8 @@ def test_benchmark_tunes_each_cell_equally_then_judges_finals_on_test_and_resume
     parents = {
         r.data.tags["tlsweep.study"]: r for r in runs if r.data.tags.get("tlsweep.role") == "study"
     }
-    assert set(parents) >= set(CELLS)
-    for cell in CELLS:
+    assert set(parents) >= set(cells)
+    for cell in cells:
         children = [
             r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[cell].info.run_id
         ]
@@ -99,15 +101,15 @@ def test_benchmark_tunes_each_cell_equally_then_judges_finals_on_test_and_resume
 
     pretrainings = [r for r in runs if r.data.tags.get("tlsweep.role") == "pretraining"]
     assert pretrainings and {r.data.tags["method"] for r in pretrainings} == {"pretrain_freeze"}
-    assert any(f"tlsweep.used_by.{CELLS[1]}" in r.data.tags for r in pretrainings)
+    assert any(f"tlsweep.used_by.{cells[1]}" in r.data.tags for r in pretrainings)
 
     # resume a half-finished benchmark: one final seed lost, everything else kept
-    lost = bench / CELLS[0] / "final" / "seed1001" / "metrics.json"
+    lost = bench / cells[0] / "final" / "seed1001" / "metrics.json"
     lost.unlink()
-    before = {c: len(journal_study(bench / c).trials) for c in CELLS}
+    before = {c: len(journal_study(bench / c).trials) for c in cells}
     again = tlsweep(*COMMAND, cwd=tmp_path, cache_dir=cache_dir)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert {c: len(journal_study(bench / c).trials) for c in CELLS} == before  # no new trials
+    assert {c: len(journal_study(bench / c).trials) for c in cells} == before  # no new trials
     assert lost.exists()
     finals = [
         r for r in _runs(tmp_path / "mlflow.db") if r.data.tags.get("tlsweep.role") == "final"
@@ -197,10 +199,9 @@ def test_two_stage_tuning_fixes_stage_one_best_pretraining_for_stage_two(
         cache_dir=cache_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    cell = (
-        tmp_path
-        / "bench"
-        / "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random-source_then_target"
+    cell = cell_folder(
+        tmp_path / "bench",
+        "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random-source_then_target",
     )
     stage1, stage2 = journal_study(cell / "stage1"), journal_study(cell)
     assert stage1.metric_names == ["source_val/loss"]
@@ -232,7 +233,9 @@ def test_two_stage_tuning_fixes_stage_one_best_pretraining_for_stage_two(
     )
     assert joint.returncode == 0, joint.stderr[-3000:]
     both = journal_study(
-        tmp_path / "bench" / "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random-joint"
+        cell_folder(
+            tmp_path / "bench", "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random-joint"
+        )
     )
     assert set(both.trials[0].params) == {
         "pretrain.lr",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import readable
 from tests.conftest import run_cli as tlsweep
 
 HEAVY = ("torch", "monai", "mlflow", "optuna", "sklearn", "pandas")
@@ -106,7 +107,7 @@ def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = [p for p in (tmp_path / "multirun" / "hpo").iterdir() if p.is_dir()]
-    assert sweep.name == "scratch-tiny3d-synthetic_brain-smoke-s0-random"
+    assert readable(sweep.name) == "scratch-tiny3d-synthetic_brain-smoke-s0-random"
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(results["best_params"]) == {"train.lr", "train.weight_decay", "train.batch_size"}
     assert (sweep / "trials.csv").read_text().count("\n") == 4
@@ -143,7 +144,7 @@ def test_group_sweep_under_hpo_runs_one_study_per_cell(tmp_path: Path, cache_dir
     assert result.returncode == 0, result.stderr[-3000:]
     studies = {p.name: p for p in (tmp_path / "multirun" / "hpo").iterdir() if p.is_dir()}
     studies.pop("report", None)
-    assert set(studies) == {
+    assert set(map(readable, studies)) == {
         "scratch-tiny3d-synthetic_brain-smoke-s0-random",
         "pretrain_freeze-tiny3d-synthetic_brain-smoke-s0-random",
     }

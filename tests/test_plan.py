@@ -5,6 +5,7 @@ Real composition, the real ``tlsweep`` command and the real child process (no mo
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from omegaconf import open_dict
 
-from tests.conftest import cli_env
+from tests.conftest import cli_env, readable
 from tlsweep.plan import compose_cells, validate_cells
 
 TINY = ["dataset.shape=[24,24,24]", "train.epochs=2"]  # cheap to build and to time
@@ -51,7 +52,9 @@ def test_a_valid_plan_lists_every_cell_with_totals_and_a_calibrated_cost(
     assert result.returncode == 0, result.stderr[-2000:]
     for method in ("scratch", "vat"):
         for size in ("n25", "n50"):
-            assert f"{method}-tiny3d-synthetic_brain-{size}-s0-tpe " in result.stdout
+            assert re.search(
+                rf"^{method}-tiny3d-synthetic_brain-{size}-s0-tpe-\w{{6}} ", result.stdout, re.M
+            )
     assert "total: 4 cells, 12 trials, 8 final seeds, 20 jobs" in result.stdout
     assert "CPU-hours (calibrated, upper bound without early stopping)" in result.stdout
     assert "all 4 cells are valid" in result.stdout
@@ -89,7 +92,7 @@ def test_a_bad_value_in_every_cell_fails_each_cell(tmp_path: Path, cache_dir: Pa
     lines = errors(result)
     assert len(lines) == 2
     for method, line in zip(("pretrain_freeze", "simclr"), lines, strict=True):
-        assert f"cell {method}-tiny3d-synthetic_brain-n100-s0-none:" in line
+        assert re.search(rf"cell {method}-tiny3d-synthetic_brain-n100-s0-none-\w{{6}}:", line)
         assert "method.freeze_stages=9 but encoder Tiny3D has 4 stages" in line
 
 
@@ -137,25 +140,17 @@ def test_the_plan_process_imports_no_torch_monai_or_mlflow(
 def test_the_cost_comes_from_earlier_trials_when_there_are_some(
     tmp_path: Path, cache_dir: Path
 ) -> None:
-    cell = tmp_path / "bench" / "scratch-tiny3d-synthetic_brain-n25-s0-tpe"
+    overrides = ["method=scratch", "sample_size=n25", "hpo=tpe", "hydra.sweeper.n_trials=10",
+                 "final.seeds=8", f"hydra.sweep.dir={tmp_path / 'bench'}", *TINY]  # fmt: skip
+    (name,) = compose_cells(overrides)[0]  # the earlier trials are in the cell's own folder
+    cell = tmp_path / "bench" / name
     cell.mkdir(parents=True)
     (cell / "trials.csv").write_text(
         "number,state,value,duration_s,datetime_start\n"
         "0,COMPLETE,10.0,100.0,x\n1,PRUNED,12.0,300.0,x\n2,COMPLETE,9.0,200.0,x\n"
         "3,FAIL,,5000.0,x\n"
     )
-    result = plan(
-        "method=scratch",
-        "sample_size=n25",
-        "hpo=tpe",
-        "hydra.sweeper.n_trials=10",
-        "final.seeds=8",
-        f"hydra.sweep.dir={tmp_path / 'bench'}",
-        *TINY,
-        "--no-calibrate",
-        cwd=tmp_path,
-        cache_dir=cache_dir,
-    )
+    result = plan(*overrides, "--no-calibrate", cwd=tmp_path, cache_dir=cache_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     # median of the finished trials (200 s) x 18 jobs = 1.00 h
     (row,) = [r for r in result.stdout.splitlines() if r.startswith(cell.name)]
@@ -168,9 +163,10 @@ def test_validate_cells_on_a_good_and_a_bad_cell(cache_dir: Path, monkeypatch) -
     monkeypatch.setenv("TLSWEEP_CACHE", str(cache_dir))
     configs, problems = compose_cells(["encoder=tiny3d,densenet121", "method=vat", *TINY])
     assert not problems and len(configs) == 2
+    names = {readable(name): name for name in configs}
     good, bad = (
-        "vat-tiny3d-synthetic_brain-n100-s0-none",
-        "vat-densenet121-synthetic_brain-n100-s0-none",
+        names["vat-tiny3d-synthetic_brain-n100-s0-none"],
+        names["vat-densenet121-synthetic_brain-n100-s0-none"],
     )
     plain = configs[good].copy()
     with open_dict(plain):

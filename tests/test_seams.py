@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from hydra_plugins.tlsweep_sweeper._benchmark import launch_overrides
 from hydra_plugins.tlsweep_sweeper._study import Pending
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cell_folder
 from tests.conftest import run_cli as tlsweep
 from tlsweep.benchmark.jobs import VARIABLES, JobInfo
 from tlsweep.resources import PARALLEL_JOBS_VAR, share_from_environment
@@ -89,7 +89,7 @@ def test_parallel_local_trials_each_take_their_share_of_the_cpus(
         cache_dir=cache_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    cell = tmp_path / "bench" / "scratch-tiny3d-synthetic_brain-smoke-s0-random"
+    cell = cell_folder(tmp_path / "bench", "scratch-tiny3d-synthetic_brain-smoke-s0-random")
     jobs = [cell / "0", cell / "1", cell / "final" / "seed1000", cell / "final" / "seed1001"]
     cpus = len(os.sched_getaffinity(0))
     share = max(1, cpus // 2)

@@ -31,7 +31,11 @@ def _app(cfg: DictConfig) -> float:
         fail(message)  # a single run: one line, before Hydra adds its own
 
 
-SUBCOMMANDS = {"report": "tlsweep.report.cli", "plan": "tlsweep.plan"}
+SUBCOMMANDS = {
+    "report": "tlsweep.report.cli",
+    "plan": "tlsweep.plan",
+    "rerun": "tlsweep.benchmark.rerun",
+}
 
 
 def share_config_store() -> None:
@@ -49,7 +53,7 @@ def share_config_store() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: ``tlsweep [overrides]``, ``tlsweep report|plan ARGS``."""
+    """Console-script entry point: ``tlsweep [overrides]``, ``tlsweep report|plan|rerun ARGS``."""
     import sys
 
     if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:

@@ -87,7 +87,7 @@ def compose_cells(overrides: list[str]) -> tuple[dict[str, DictConfig], dict[str
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from hydra_plugins.tlsweep_sweeper._cells import cell_config, cell_name, split_cells
+    from tlsweep.benchmark.cells import cell_config, cell_name, split_cells
     from tlsweep.schemas import HYDRA_VERSION_BASE
 
     configs: dict[str, DictConfig] = {}

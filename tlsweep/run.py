@@ -18,7 +18,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from tlsweep.benchmark import layout
 from tlsweep.benchmark.jobs import JobInfo
+from tlsweep.benchmark.provenance import command_line, run_provenance, split_digests
 from tlsweep.checks import check_config
 from tlsweep.data.cohort import check_in_channels
 from tlsweep.data.splits import make_splits
@@ -71,6 +73,7 @@ def run(cfg: DictConfig) -> float:
     }
     log.info("job: %s, %s", job.role, ", ".join(f"{k} {v}" for k, v in placement.items()))
     cohort = instantiate(cfg.dataset).load(progress=cfg.train.progress)
+    cohort_digest = cohort.digest()  # before the shuffled-label control edits the table
     source = Task("source_task", **cfg.source_task)
     target = Task("target_task", **cfg.target_task)
     for task in (source, target):
@@ -86,6 +89,13 @@ def run(cfg: DictConfig) -> float:
     )
     if job.in_study:
         splits = splits.without("test")  # tuning never sees a test subject
+    provenance = run_provenance(
+        config_hash=checkpoint.hash,
+        cohort=cohort_digest,
+        splits=split_digests(splits.roles),
+        device=str(device),
+        command=command_line(_task_override_list()),
+    )
     if source.shuffle_labels:  # the negative control: permuted among the source subjects only
         pool = [*splits["source"], *splits["source_val"]]
         cohort = replace(cohort, table=source.shuffled(cohort.table, pool, cfg.split.seed))
@@ -103,7 +113,10 @@ def run(cfg: DictConfig) -> float:
 
     with open_tracker(cfg, choices, job) as tracker:
         link_trial(job, tracker.run_id, out)
-        tracker.log_artifact(_write(out / "splits.csv", splits.to_frame()))
+        tracker.set_tags({f"tlsweep.provenance.{k}": v for k, v in provenance.items()})
+        data_digests = {"cohort": cohort_digest, **split_digests(_nonempty(splits.roles))}
+        tracker.log_datasets(run_choices(cfg)["dataset"], data_digests)
+        tracker.log_artifact(_write(out / layout.SPLITS_FILE, splits.to_frame()))
         ctx = Context(
             cohort=cohort,
             splits=splits,
@@ -123,7 +136,8 @@ def run(cfg: DictConfig) -> float:
             scores = source_scores(method, ctx)
             tracker.log_metrics(scores)
             objective = cfg.hpo.source_objective
-            _write_metrics(out, cfg, job, placement, tracker, scores, started, objective, None)
+            record = {"placement": placement, "provenance": provenance}
+            _write_metrics(out, cfg, job, record, tracker, scores, started, objective, None)
             return _objective_value(scores, objective)
         model = prepare_model(method, ctx, encoder)
         train, val = ctx.subset("train", target), ctx.subset("val", target)
@@ -144,7 +158,8 @@ def run(cfg: DictConfig) -> float:
             hooks=hooks,
         )
         metrics = _final_evaluation(cfg, model, ctx, tracker, out, result, test=not job.in_study)
-        _write_metrics(out, cfg, job, placement, tracker, metrics, started, cfg.objective, result)
+        record = {"placement": placement, "provenance": provenance}
+        _write_metrics(out, cfg, job, record, tracker, metrics, started, cfg.objective, result)
     checkpoint.path.unlink(missing_ok=True)  # finished: nothing left to resume
     return result.best_value
 
@@ -196,7 +211,7 @@ def _final_evaluation(
     tracker.log_metrics(named, step=len(result.history))
     import pandas as pd
 
-    tracker.log_artifact(_write(out / "predictions.csv", pd.concat(frames)))
+    tracker.log_artifact(_write(out / layout.PREDICTIONS_FILE, pd.concat(frames)))
     if cfg.tracking.log_checkpoint:
         torch.save(model.state_dict(), out / "model.pt")
         tracker.log_artifact(out / "model.pt")
@@ -215,7 +230,7 @@ def _write_metrics(
     out: Path,
     cfg: DictConfig,
     job: JobInfo,
-    placement: dict[str, Any],
+    extra: dict[str, Any],
     tracker: RunTracker,
     metrics: dict[str, float],
     started: float,
@@ -228,6 +243,7 @@ def _write_metrics(
     record = {
         "role": job.role,
         "cell": job.cell,
+        "trial": job.trial,  # a final seed: the selected trial it reran
         "seed": int(cfg.seed),
         "params": _task_overrides(),
         "metrics": {k: float(v) for k, v in metrics.items()},
@@ -235,23 +251,30 @@ def _write_metrics(
         "direction": "minimize" if job.role == "source" else str(cfg.direction),
         "best_epoch": None if result is None else result.best_epoch + 1,
         "wall_s": round(time.perf_counter() - started, 3),
-        "placement": placement,
         "mlflow_run_id": tracker.run_id,
         "status": "ok",
+        **extra,  # placement (slot, share, device) and provenance
     }
-    tmp = out / "metrics.json.tmp"
+    tmp = out / f"{layout.METRICS_FILE}.tmp"
     tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(out / "metrics.json")
+    tmp.replace(out / layout.METRICS_FILE)
 
 
 def _task_overrides() -> dict[str, str]:
     """The run's command-line overrides as ``{key: value}`` (what the sweeper chose)."""
+    pairs = (o.split("=", 1) for o in _task_override_list() if "=" in o)
+    return {k.lstrip("+~"): v for k, v in pairs}
+
+
+def _task_override_list() -> list[str]:
+    """The run's command-line overrides, as given (empty outside a Hydra app)."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not HydraConfig.initialized():
-        return {}
-    pairs = (o.split("=", 1) for o in HydraConfig.get().overrides.task if "=" in o)
-    return {k.lstrip("+~"): v for k, v in pairs}
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _nonempty(roles: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {role: ids for role, ids in roles.items() if ids}
 
 
 def _write(path: Path, frame: Any) -> Path:

@@ -28,7 +28,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tlsweep_sweeper import _schedule
 from hydra_plugins.tlsweep_sweeper._cell import Cell
-from hydra_plugins.tlsweep_sweeper._cells import stage
 from hydra_plugins.tlsweep_sweeper._progress import Progress
 from hydra_plugins.tlsweep_sweeper._settings import (
     SweeperConfigError,
@@ -37,6 +36,10 @@ from hydra_plugins.tlsweep_sweeper._settings import (
     sampler_label,
 )
 from hydra_plugins.tlsweep_sweeper._study import STEP_ATTR, CellStudy, Pending
+from hydra_plugins.tlsweep_sweeper.storage import storage_spec
+from tlsweep.benchmark import layout
+from tlsweep.benchmark.cells import stage
+from tlsweep.benchmark.record import check_study, claim_folder
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,24 @@ class Benchmark:
             study_name = settings.study_name or default_study_name(config)
         else:
             study_name = f"{settings.study_name}-{name}" if settings.study_name else name
+        if cell.record is not None:
+            storage_spec(
+                settings.storage, folder
+            )  # a storage that cannot be made: nothing written
+            claim_folder(folder, cell.record)  # another configuration's folder is refused
+        try:
+            self._open_studies(cell, settings, study_name, arguments)
+        except BaseException:
+            cell.close()
+            raise
+        self.cells.append(cell)
+        return cell
+
+    def _open_studies(
+        self, cell: Cell, settings: DictConfig, study_name: str, arguments: list[str]
+    ) -> None:
+        """Open (or resume) the cell's studies in order; each must record the cell's identity."""
+        config, name, folder, subdir = cell.config, cell.name, cell.folder, cell.subdir
         mode = stage(config)
         own = dict(settings.search_space_defaults or {})
         pretrain = dict(OmegaConf.select(config, "method.pretrain_search_space", default={}) or {})
@@ -94,9 +115,9 @@ class Benchmark:
             cell.stages.append(
                 CellStudy(
                     settings,
-                    folder=folder / "stage1",
-                    subdir=f"{subdir}/stage1",
-                    study_name=f"{study_name}-stage1",
+                    folder=layout.stage1_dir(folder),
+                    subdir=f"{subdir}/{layout.STAGE1_DIR}",
+                    study_name=f"{study_name}-{layout.STAGE1_DIR}",
                     space_defaults=pretrain,
                     role="source",
                     directions=["minimize"],
@@ -106,8 +127,8 @@ class Benchmark:
             )
         if mode == "joint":
             own = {**pretrain, **own}
-        try:
-            target = CellStudy(
+        cell.stages.append(
+            CellStudy(
                 settings,
                 folder=folder,
                 subdir=subdir,
@@ -115,12 +136,11 @@ class Benchmark:
                 space_defaults=own,
                 **common,
             )
-        except BaseException:
-            cell.close()
-            raise
-        cell.stages.append(target)
-        self.cells.append(cell)
-        return cell
+        )
+        for study in cell.stages if cell.record is not None else []:
+            where = f"{study.study.study_name!r} in {study.storage}"
+            for key, value in check_study(study.study.user_attrs, cell.record, where).items():
+                study.study.set_user_attr(key, value)
 
     def close(self) -> None:
         """Release every study's lock (``run`` does it; call it when ``run`` is never reached)."""
@@ -241,7 +261,7 @@ class Benchmark:
         from filelock import FileLock
 
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        path = self.sweep_dir / "benchmark.yaml"
+        path = self.sweep_dir / layout.SPEC_FILE
         # two commands with different cells may run into one folder at once: merge, not clobber
         with FileLock(str(path) + ".lock", timeout=60):
             self._merge_benchmark_yaml(path)

@@ -1,11 +1,14 @@
 """One cell of a benchmark: its studies in order, then its final reruns on test.
 
-A cell is method × dataset × encoder × sample size × tuning. Its studies are the source-side
-stage (only for ``hpo.stage=source_then_target``) and the target study; once the last is done,
-its best configuration is rerun with each final seed (``final.seeds``, from
-``final.first_seed``), each run judged once on the test split by the job itself, which leaves a
-``metrics.json`` in ``<cell>/final/seed<k>/``. A seed with a good ``metrics.json`` is done, so
-rerunning the command reruns only what is missing.
+A cell is method × dataset × encoder × sample size × tuning, under one configuration (its
+identity, :mod:`tlsweep.benchmark.record`). Its studies are the source-side stage (only for
+``hpo.stage=source_then_target``) and the target study; once the last is done, its best
+configuration is rerun with each final seed (``final.seeds``, from ``final.first_seed``), each
+run judged once on the test split by the job itself, which leaves a ``metrics.json`` in
+``<cell>/final/seed<k>/`` recording the trial it reran and its overrides. A seed whose
+``metrics.json`` is good and reran the current selection is done, so rerunning the command
+reruns only what is missing; one that reran an earlier selection (more trials found a better
+one) is moved to ``final/superseded/`` and run again for the new selection.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.tlsweep_sweeper._cells import cell_axes
 from hydra_plugins.tlsweep_sweeper._outcome import outcome
 from hydra_plugins.tlsweep_sweeper._study import CellStudy, Pending
+from tlsweep.benchmark import layout
+from tlsweep.benchmark.cells import cell_axes
 from tlsweep.benchmark.jobs import JobInfo
+from tlsweep.benchmark.record import cell_record
 
 log = logging.getLogger(__name__)
-METRICS_FILE = "metrics.json"
 
 
 class Cell:
@@ -34,13 +38,15 @@ class Cell:
         self.stages: list[CellStudy] = []
         self.started = 0
         self.is_tlsweep = cell_axes(config) is not None  # else a plain Hydra app's cell
+        self.record = cell_record(name, config) if self.is_tlsweep and name else None
         final = OmegaConf.select(config, "final", default=None) if self.is_tlsweep else None
         n_final = int(final.seeds) if final is not None else 0
         self.resample = bool(final.resample) if final is not None else False
         self.seeds = [int(final.first_seed) + k for k in range(n_final)] if n_final else []
         self.finals_running: set[int] = set()
         self.finals_failed: set[int] = set()
-        self.finals_done = {s for s in self.seeds if _final_ok(self.final_dir(s))}
+        self.finals_done: set[int] = set()  # checked against the selection once it is known
+        self._finals_checked = False
 
     def close(self) -> None:
         """Release the locks of this cell's studies."""
@@ -48,7 +54,7 @@ class Cell:
             study.close()
 
     def final_dir(self, seed: int) -> Path:
-        return self.folder / "final" / f"seed{seed}"
+        return layout.final_dir(self.folder, seed)
 
     def next_job(self) -> Pending | None:
         """The next job this cell can start now, or None (waiting, or done)."""
@@ -62,34 +68,57 @@ class Cell:
     def _next_final(self) -> Pending | None:
         if not self.stages or any(s.stopping for s in self.stages):
             return None
-        taken = self.finals_done | self.finals_running | self.finals_failed
-        seed = next((s for s in self.seeds if s not in taken), None)
-        if seed is None:
-            return None
         target = self.stages[-1]
         best = target.best()
         if target.n_trials and best is None:
             return None  # nothing to rerun: every trial failed or was pruned
-        overrides = [o for o in target.best_overrides() if _key(o) not in ("seed", "split.draw")]
+        trial = None if best is None else best.number
+        if not self._finals_checked:
+            self._check_finals(trial)
+        taken = self.finals_done | self.finals_running | self.finals_failed
+        seed = next((s for s in self.seeds if s not in taken), None)
+        if seed is None:
+            return None
+        job = JobInfo(role="final", cell=self.name, study=target.study.study_name,
+                      storage=target.storage, trial=trial)  # fmt: skip
+        self.finals_running.add(seed)
+        subdir = layout.final_subdir(self.subdir, seed)
+        return Pending(self.final_overrides(seed), subdir, job, seed=seed, owner=self)
+
+    def final_overrides(self, seed: int) -> list[str]:
+        """Final seed ``seed``'s overrides: the selected configuration, the seed (and draw)."""
+        best = self.stages[-1].best_overrides()
+        overrides = [o for o in best if _key(o) not in ("seed", "split.draw")]
         overrides.append(f"seed={seed}")
         if self.resample:
             overrides.append(f"split.draw={seed}")
-        job = JobInfo(
-            role="final",
-            cell=self.name,
-            study=target.study.study_name,
-            storage=target.storage,
-            trial=None if best is None else best.number,
-        )
-        self.finals_running.add(seed)
-        subdir = f"{self.subdir}/final/seed{seed}"
-        return Pending(overrides, subdir, job, seed=seed, owner=self)
+        return overrides
+
+    def _check_finals(self, trial: int | None) -> None:
+        """Adopt the final seeds on disk that reran this selection; set the others aside."""
+        self._finals_checked = True
+        for seed in self.seeds:
+            folder = self.final_dir(seed)
+            record = _final_record(folder)
+            if record is None or record.get("status") != "ok":
+                continue
+            if record.get("trial") == trial and _ran(record, self.final_overrides(seed)):
+                self.finals_done.add(seed)
+                continue
+            moved = layout.superseded_dir(self.folder, seed, record.get("trial"))
+            moved.parent.mkdir(parents=True, exist_ok=True)
+            folder.rename(moved)
+            log.warning(
+                f"{self.name}: final seed {seed} reran trial {record.get('trial')}, but the "
+                f"selection is now trial {trial}: kept in {moved}, run again"
+            )
 
     def settle_final(self, pending: Pending, result: Any) -> None:
         seed = pending.seed
         self.finals_running.discard(seed)
         out = outcome(result, 1)
-        if out.state.name == "COMPLETE" and _final_ok(self.final_dir(seed)):
+        record = _final_record(self.final_dir(seed))
+        if out.state.name == "COMPLETE" and record and record.get("status") == "ok":
             self.finals_done.add(seed)
         else:
             self.finals_failed.add(seed)
@@ -104,6 +133,8 @@ class Cell:
             "dir": self.subdir,
             **(cell_axes(self.config) or {}),
             "n_train": int(self.config.sample_size.n_train),
+            "config_hash": self.record["config_hash"] if self.record else None,
+            "variant": self.record["variant"] if self.record else "",
             "n_trials": target.n_trials,
             "stage1_trials": stage1.n_trials if stage1 else 0,
             "study_name": target.study.study_name,
@@ -115,8 +146,15 @@ def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def _final_ok(folder: Path) -> bool:
+def _final_record(folder: Path) -> dict[str, Any] | None:
+    """A final seed's ``metrics.json``, or None when it is missing or unreadable."""
     try:
-        return json.loads((folder / METRICS_FILE).read_text()).get("status") == "ok"
+        return json.loads((folder / layout.METRICS_FILE).read_text())
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _ran(record: dict[str, Any], overrides: list[str]) -> bool:
+    """Whether a final seed's recorded overrides include every one of ``overrides``."""
+    params = record.get("params") or {}
+    return all(params.get(_key(o)) == o.split("=", 1)[1] for o in overrides)

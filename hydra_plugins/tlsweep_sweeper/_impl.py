@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tlsweep_sweeper import _schedule
 from hydra_plugins.tlsweep_sweeper._benchmark import Benchmark
-from hydra_plugins.tlsweep_sweeper._cells import (
+from hydra_plugins.tlsweep_sweeper._settings import check_settings
+from tlsweep.benchmark.cells import (
     cell_config,
     cell_name,
     check_stage,
@@ -27,7 +28,6 @@ from hydra_plugins.tlsweep_sweeper._cells import (
     split_cells,
     sweeper_settings,
 )
-from hydra_plugins.tlsweep_sweeper._settings import check_settings
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ are known in closed form (:func:`final_mae`), so tests can recompute every stati
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from hydra_plugins.tlsweep_sweeper._outputs import shell_command, write_outputs
+from tlsweep.benchmark.provenance import run_provenance
 
 SIZES = {"n25": 25, "n100": 100}
 BASE = {"scratch": 12.0, "simclr": 10.0, "pretrain_freeze": 10.1}
@@ -39,7 +41,25 @@ def final_mae(method: str, n_train: int, k: int, untuned: bool = False) -> float
 
 
 def cell_name(method: str, size: str, tuning: str = "tpe", encoder: str = "tiny3d") -> str:
-    return f"{method}-{encoder}-synthetic_brain-{size}-s0-{tuning}"
+    readable = f"{method}-{encoder}-synthetic_brain-{size}-s0-{tuning}"
+    return f"{readable}-{cell_hash(readable)[:6]}"
+
+
+def cell_hash(readable: str) -> str:
+    """A stand-in for the cell's identity hash (one configuration per readable name here)."""
+    return hashlib.sha256(readable.encode()).hexdigest()
+
+
+def provenance(size: str, k: int) -> dict[str, Any]:
+    """What a final seed records: this checkout's code, one cohort, the same test set for every
+    method and seed (final.resample=false), a training set per sample size."""
+    return run_provenance(
+        config_hash=f"config-{size}-{k}",
+        cohort="cohort0",
+        splits={"train": f"train-{size}", "val": "val0", "test": "test0"},
+        device="cpu",
+        command=f"tlsweep seed={FIRST_SEED + k}",
+    )
 
 
 def make_benchmark(
@@ -93,12 +113,12 @@ def _cell(
         metrics = {"val/mae": mae - 0.5, "val/r2": 1 - (mae - 0.5) / 20}
         metrics |= {"test/mae": mae, "test/r2": 1 - mae / 20}
         _job(folder / "final" / f"seed{FIRST_SEED + k}", "final", name, FIRST_SEED + k, params,
-             uri, metrics, wall_s=60.0 + 10 * k)  # fmt: skip
+             uri, metrics, wall_s=60.0 + 10 * k, provenance=provenance(size, k))  # fmt: skip
     return {
         "name": name, "dir": name, "method": method, "encoder": "tiny3d",
         "dataset": "synthetic_brain", "sample_size": size, "n_train": SIZES[size], "seed": 0,
         "tuning": tuning, "stage": "target_only", "n_trials": n_trials, "stage1_trials": 0,
-        "study_name": name, "storage": storage,
+        "study_name": name, "storage": storage, "config_hash": cell_hash(name), "variant": "",
     }  # fmt: skip
 
 
@@ -137,13 +157,15 @@ def _job(
     uri: str | None,
     metrics: dict[str, float],
     wall_s: float = 5.0,
+    provenance: dict[str, Any] | None = None,
 ) -> None:
     """A Hydra job dir: ``metrics.json`` and ``.hydra/config.yaml`` (with the tracking keys)."""
     (folder / ".hydra").mkdir(parents=True)
     record = {
         "role": role, "cell": cell, "seed": seed, "params": params, "metrics": metrics,
         "objective": "val/mae", "direction": "minimize", "best_epoch": 3, "wall_s": wall_s,
-        "mlflow_run_id": None, "status": "ok",
+        "mlflow_run_id": None, "status": "ok", "trial": None,
+        **({"provenance": provenance} if provenance else {}),
     }  # fmt: skip
     (folder / "metrics.json").write_text(json.dumps(record))
     tracking = {"enabled": uri is not None, "uri": uri or "sqlite:///mlflow.db"}

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from optuna.storages.journal import JournalFileBackend
 
-from tests.report.benchgen import FIRST_SEED, cell_name
+from tests.report.benchgen import FIRST_SEED, cell_name, provenance
 from tlsweep.errors import ConfigError
 from tlsweep.report.collect import LEADING, TRAILING, load_benchmark, write_csv
 
-CONTRACT = [*LEADING, "val/mae", "val/r2", "test/mae", "test/r2", *TRAILING]
+CONTRACT = [*LEADING, "val/mae", "val/r2", "test/mae", "test/r2", *TRAILING, *provenance("n25", 0)]
 
 
 def test_one_row_per_cell_and_final_seed(bench_template: Path) -> None:

@@ -65,9 +65,9 @@ def test_untuned_cells_refuse_a_budget_and_unknown_stages_are_one_line() -> None
     from hydra.errors import ConfigCompositionException
     from omegaconf import OmegaConf
 
-    from hydra_plugins.tlsweep_sweeper._cells import cell_name, check_stage, check_untuned
-    from hydra_plugins.tlsweep_sweeper._settings import SweeperConfigError
-    from tlsweep.errors import explain
+    from tests.conftest import readable
+    from tlsweep.benchmark.cells import cell_name, check_stage, check_untuned
+    from tlsweep.errors import ConfigError, explain
 
     with initialize_config_module(version_base="1.3", config_module="tlsweep.conf"):
         untuned = compose("config", ["hpo=untuned"], return_hydra_config=True)
@@ -76,8 +76,8 @@ def test_untuned_cells_refuse_a_budget_and_unknown_stages_are_one_line() -> None
             compose("config", ["hpo=tpe", "hpo.stage=both"], return_hydra_config=True)
     assert "hpo.stage=both is not a valid option" in explain(bad.value)
     check_untuned(untuned)
-    assert cell_name(untuned).endswith("-s0-untuned")
-    with pytest.raises(SweeperConfigError, match="hydra.sweeper.n_trials=4"):
+    assert readable(cell_name(untuned)).endswith("-s0-untuned")
+    with pytest.raises(ConfigError, match="hydra.sweeper.n_trials=4"):
         check_untuned(budget)
-    with pytest.raises(SweeperConfigError, match="hpo.stage=both is not a valid option"):
+    with pytest.raises(ConfigError, match="hpo.stage=both is not a valid option"):
         check_stage(OmegaConf.create({"hpo": {"stage": "both"}}))

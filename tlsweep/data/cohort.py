@@ -37,10 +37,19 @@ class Cohort:
     Attributes:
         table: participants table, indexed by participant id (str), in image order.
         images: array ``(N, *shape)``, float16.
+        images_sha256: the sha256 of the images' file when a verified cache recorded it (the
+            provenance digest then needs no pass over the images), else None.
     """
 
     table: pd.DataFrame
     images: np.ndarray
+    images_sha256: str | None = None
+
+    def digest(self) -> str:
+        """A short digest of the table and the images (see ``provenance.cohort_digest``)."""
+        from tlsweep.benchmark.provenance import cohort_digest
+
+        return cohort_digest(self.table, self.images, self.images_sha256)
 
     @property
     def channels(self) -> int:

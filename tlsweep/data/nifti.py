@@ -23,7 +23,7 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from tlsweep.data.cohort import Cohort
-from tlsweep.data.volume_cache import read_verified, write_verified
+from tlsweep.data.volume_cache import read_verified, recorded_sha256, write_verified
 from tlsweep.errors import ConfigError, bad_column
 
 __all__ = ["Cohort", "NiftiCohort", "load_volume", "preprocessing", "read_participants"]
@@ -86,7 +86,8 @@ class NiftiCohort:
                 images = read_verified(target / "images.npy", expected)
         if images is None:  # written and verified a moment ago: only a broken disk gets here
             raise ConfigError(f"dataset.cache_dir={self.cache_dir}: cannot write a readable cache")
-        return Cohort(table=table, images=images)
+        digest = recorded_sha256(target / "images.npy")
+        return Cohort(table=table, images=images, images_sha256=digest)
 
     def _index(self) -> tuple[pd.DataFrame, list[Path]]:
         """The table rows that have an image, and their paths (no image is read)."""

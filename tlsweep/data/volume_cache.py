@@ -53,6 +53,14 @@ def read_verified(path: Path, shape: tuple[int, ...]) -> np.memmap | None:
     return None
 
 
+def recorded_sha256(path: Path) -> str | None:
+    """The sha256 that ``path``'s sidecar records (read after :func:`read_verified` trusted it)."""
+    try:
+        return str(json.loads(_sidecar(path).read_text())["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _problem(path: Path) -> str | None:
     """Why ``path`` cannot be trusted, or None."""
     try:

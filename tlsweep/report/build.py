@@ -13,6 +13,7 @@ from pathlib import Path
 from tlsweep.errors import bad_column
 from tlsweep.report import page, plots, tables
 from tlsweep.report.collect import Benchmark
+from tlsweep.report.consistency import provenance_summary
 from tlsweep.report.stats import cell_stats, metric_columns
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ def write_report(bench: Benchmark, out: Path, options: ReportOptions) -> list[Pa
 def _markdown(bench: Benchmark, made: list[tables.Table], notes: list[str]) -> str:
     parts = [f"# Benchmark {bench.path.name}", ""]
     parts += [tables.to_markdown(t) for t in made]
+    provenance = provenance_summary(bench.spec, bench.frame)
+    parts += ["## Provenance", "", *(f"- {label}: {value}" for label, value in provenance), ""]
     if bench.warnings:
         parts += ["## Warnings", "", *(f"- {w}" for w in bench.warnings), ""]
     if notes:

@@ -20,28 +20,36 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from tlsweep.benchmark.layout import (
+    CSV_FILE,
+    FINAL_DIR,
+    METRICS_FILE,
+    RESULTS_FILE,
+    SPEC_FILE,
+    STAGE1_DIR,
+    TRIALS_FILE,
+    final_dir,
+    final_seed_of,
+)
 from tlsweep.errors import ConfigError
+from tlsweep.report.consistency import check_rows
 
 log = logging.getLogger(__name__)
 
-SPEC_FILE = "benchmark.yaml"
-CSV_FILE = "benchmark.csv"
-RESULTS_FILE = "optimization_results.yaml"
-TRIALS_FILE = "trials.csv"
-METRICS_FILE = "metrics.json"
-AXES = ("method", "encoder", "dataset", "sample_size", "seed_cell", "tuning", "stage")
+AXES = ("method", "encoder", "dataset", "sample_size", "seed_cell", "tuning", "stage", "variant")
 LEADING = (
     "cell", "method", "encoder", "dataset", "sample_size", "n_train", "seed_cell", "tuning",
-    "stage", "final_seed", "resample", "objective", "direction", "best_trial", "best_value",
-    "best_params",
+    "stage", "variant", "final_seed", "resample", "objective", "direction", "best_trial",
+    "best_value", "best_params",
 )  # fmt: skip
 TRAILING = (
     "wall_s", "trials_complete", "trials_pruned", "trials_failed", "trials_wall_s",
-    "stage1_trials_complete", "status",
+    "stage1_trials_complete", "status", "cell_hash", "final_trial",
 )  # fmt: skip
+# then the provenance columns, as each final seed recorded them (tlsweep.benchmark.provenance)
 INTEGERS = (
     "n_train", "seed_cell", "final_seed", "best_trial", "trials_complete", "trials_pruned",
-    "trials_failed", "stage1_trials_complete",
+    "trials_failed", "stage1_trials_complete", "final_trial",
 )  # fmt: skip
 
 
@@ -114,7 +122,8 @@ def load_benchmark(path: str | Path) -> Benchmark:
     for cell in bench.cells:
         rows += _cell_rows(bench, cell, seeds)
     _warn_extra_cells(bench)
-    bench.frame = _order_columns(pd.DataFrame(rows))
+    frame = _order_columns(pd.DataFrame(rows))
+    bench.frame = check_rows(frame, bench.warnings)
     for column in INTEGERS:  # NaN where missing would make them floats (5.0) in the CSV
         bench.frame[column] = pd.to_numeric(bench.frame[column]).astype("Int64")
     for line in bench.warnings:
@@ -137,9 +146,9 @@ def _cell_rows(bench: Benchmark, cell: dict[str, Any], seeds: list[int]) -> list
     if not folder.is_dir():
         bench.warnings.append(f"cell {name}: folder {folder.name}/ missing")
     base = _cell_base(bench, cell) | _results(bench, cell, folder) | _trial_counts(bench, cell)
-    base["stage1_trials_complete"] = _count_complete(folder / "stage1" / TRIALS_FILE)
-    rows = [_final_row(bench, name, base, folder / "final" / f"seed{s}", s) for s in seeds]
-    _warn_extra_seeds(bench, name, folder / "final", seeds)
+    base["stage1_trials_complete"] = _count_complete(folder / STAGE1_DIR / TRIALS_FILE)
+    rows = [_final_row(bench, name, base, final_dir(folder, s), s) for s in seeds]
+    _warn_extra_seeds(bench, name, folder / FINAL_DIR, seeds)
     # final.seeds=0: the cell still gets its row (best val and trial counts, no test metrics)
     return rows or [base | {"final_seed": None, "status": "missing"}]
 
@@ -150,6 +159,7 @@ def _cell_base(bench: Benchmark, cell: dict[str, Any]) -> dict[str, Any]:
     base |= {k: cell.get(k) for k in ("method", "encoder", "dataset", "sample_size", "n_train")}
     base |= {"seed_cell": cell.get("seed"), "tuning": cell.get("tuning")}
     base |= {"stage": cell.get("stage", "target_only"), "resample": bool(final.get("resample"))}
+    base |= {"variant": cell.get("variant") or "", "cell_hash": cell.get("config_hash")}
     base |= {"objective": bench.spec.get("objective"), "direction": bench.spec.get("direction")}
     return base
 
@@ -211,16 +221,15 @@ def _final_row(
     ok = data.get("status", "ok") == "ok"
     if not ok:
         bench.warnings.append(f"cell {name}: final seed {seed} failed ({data.get('status')})")
-    return (
-        row | metrics | {"wall_s": _float(data.get("wall_s")), "status": "ok" if ok else "failed"}
-    )
+    row |= metrics | {"wall_s": _float(data.get("wall_s")), "status": "ok" if ok else "failed"}
+    return row | {"final_trial": data.get("trial")} | (data.get("provenance") or {})
 
 
 def _warn_extra_seeds(bench: Benchmark, name: str, final: Path, seeds: list[int]) -> None:
     if not final.is_dir():
         return
-    found = {p.name for p in final.iterdir() if p.is_dir() and p.name.startswith("seed")}
-    extra = sorted(found - {f"seed{s}" for s in seeds})
+    found = {p.name for p in final.iterdir() if p.is_dir() and final_seed_of(p) is not None}
+    extra = sorted(found - {final_dir(final.parent, s).name for s in seeds})
     if extra:
         bench.warnings.append(
             f"cell {name}: unexpected final seed folders {', '.join(extra)} ignored "
@@ -231,7 +240,7 @@ def _warn_extra_seeds(bench: Benchmark, name: str, final: Path, seeds: list[int]
 def _warn_extra_cells(bench: Benchmark) -> None:
     known = {bench.cell_dir(c).name for c in bench.cells}
     for sub in sorted(p for p in bench.path.iterdir() if p.is_dir() and p.name not in known):
-        if any((sub / f).exists() for f in (RESULTS_FILE, TRIALS_FILE, "final")):
+        if any((sub / f).exists() for f in (RESULTS_FILE, TRIALS_FILE, FINAL_DIR)):
             bench.warnings.append(f"cell folder {sub.name}/ is not in {SPEC_FILE}; ignored")
 
 
@@ -242,7 +251,7 @@ def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
     metrics = sorted(c for c in frame if c.startswith("val/"))
     metrics += sorted(c for c in frame if c.startswith("test/"))
     rest = [c for c in frame if c not in {*LEADING, *TRAILING, *metrics}]
-    return frame[[*LEADING, *metrics, *rest, *TRAILING]]
+    return frame[[*LEADING, *metrics, *TRAILING, *rest]]
 
 
 def _float(value: Any) -> float:

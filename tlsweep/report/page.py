@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from tlsweep.report.collect import Benchmark
+from tlsweep.report.consistency import provenance_summary
 from tlsweep.report.plots import Plot
 from tlsweep.report.summary import summary_rows
 from tlsweep.report.tables import Table, to_html
@@ -67,6 +68,8 @@ def render(
         _cells_table(bench),
         "<h2>Figures</h2>",
         *(_figure(p) for p in plots),
+        "<h2>Provenance</h2>",
+        _provenance(bench),
     ]
     if notes:
         items = "".join(f"<li>{esc(n)}</li>" for n in notes)
@@ -78,6 +81,14 @@ def render(
         f"<title>{esc(title)}</title><style>{STYLE}</style>"
         f"<script>{CHECK_IMAGES}</script></head>\n<body>\n{body}\n</body></html>\n"
     )
+
+
+def _provenance(bench: Benchmark) -> str:
+    items = "".join(
+        f"<li>{html.escape(label)}: {html.escape(value.strip('`'))}</li>"
+        for label, value in provenance_summary(bench.spec, bench.frame)
+    )
+    return f"<ul class='note'>{items}</ul>"
 
 
 def _seeds(bench: Benchmark) -> str:

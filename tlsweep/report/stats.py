@@ -16,7 +16,8 @@ from scipy import stats as sps
 
 from tlsweep.train.metrics import MAXIMIZE
 
-PAIR_AXES = ("dataset", "encoder", "sample_size", "seed_cell", "tuning", "stage")
+PAIR_AXES = ("dataset", "encoder", "sample_size", "seed_cell", "tuning", "stage", "variant")
+TEST_DIGEST = "split_test"  # a final seed's test-set digest (tlsweep.benchmark.provenance)
 CELL_AXES = ("method", *PAIR_AXES)
 
 
@@ -104,6 +105,19 @@ def paired_summary(a: pd.Series, b: pd.Series) -> Summary:
     return summarize(a.loc[common].to_numpy() - b.loc[common].to_numpy())
 
 
+def same_test_sets(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two cells' final seeds were judged on the same test subjects, seed by seed.
+
+    Rows without a recorded test digest (an older tlsweep) are taken as paired, as before.
+    """
+    if TEST_DIGEST not in a or TEST_DIGEST not in b:
+        return True
+    left = ok_rows(a).set_index("final_seed")[TEST_DIGEST].dropna()
+    right = ok_rows(b).set_index("final_seed")[TEST_DIGEST].dropna()
+    common = left.index.intersection(right.index)
+    return bool((left.loc[common] == right.loc[common]).all())
+
+
 def paired_differences(
     frame: pd.DataFrame,
     metric: str,
@@ -113,11 +127,14 @@ def paired_differences(
 ) -> pd.DataFrame:
     """Each ``axis`` value's difference to ``baseline`` on ``metric``, paired by final seed.
 
-    Rows are matched on the ``match`` columns (the other cell axes) and on ``final_seed``.
+    Rows are matched on the ``match`` columns (the other cell axes) and on ``final_seed``, and
+    only where both were judged on the same test set (:func:`same_test_sets`); otherwise the
+    row says ``paired=False`` and holds no difference.
 
     Returns:
-        One row per (value, match key): the ``match`` columns, ``axis``, ``baseline``, and the
-        :class:`Summary` fields of the paired difference (``value - baseline``).
+        One row per (value, match key): the ``match`` columns, ``axis``, ``baseline``,
+        ``paired`` and the :class:`Summary` fields of the paired difference
+        (``value - baseline``).
     """
     match = tuple(m for m in match if m in frame and m != axis)
     rows = []
@@ -128,8 +145,11 @@ def paired_differences(
             continue
         base_values = seed_values(base, metric)
         for value, other in group[group[axis] != baseline].groupby(axis, sort=False):
+            row = {**dict(zip(match, key)), axis: value, "baseline": baseline}
+            if not same_test_sets(other, base):
+                rows.append(row | {"paired": False})
+                continue
             summary = paired_summary(seed_values(other, metric), base_values)
-            rows.append({**dict(zip(match, key)), axis: value, "baseline": baseline}
-                        | asdict(summary))  # fmt: skip
-    columns = [*match, axis, "baseline", "n", "mean", "sd", "ci_low", "ci_high"]
+            rows.append(row | {"paired": True} | asdict(summary))
+    columns = [*match, axis, "baseline", "paired", "n", "mean", "sd", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=columns)

@@ -124,8 +124,12 @@ def paired_table(
     title = f"{metric}: paired difference to {baseline} (mean [{confidence:.0%} CI])"
     table = _grid(frame[frame["method"] != baseline], title, rows, cols)
     digits = _decimals(diffs["sd"].tolist())
+    unpaired = diffs[~diffs["paired"].astype(bool)] if not diffs.empty else diffs
     for _, d in diffs.iterrows():
         r, c = tuple(d[a] for a in rows), tuple(d[a] for a in cols)
+        if not d["paired"]:
+            table.text[(r, c)] = "unpaired"
+            continue
         table.text[(r, c)] = (
             f"{d['mean']:+.{digits}f} [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
         )
@@ -136,6 +140,12 @@ def paired_table(
     table.notes.append(
         f"Method − {baseline} on the same final seeds; {SIGNIFICANT}: the CI excludes 0."
     )
+    if not unpaired.empty:
+        table.notes.append(
+            f"unpaired: {', '.join(sorted(set(unpaired['method'])))} and {baseline} were judged "
+            "on different test sets (their recorded test digests differ), so no paired "
+            "difference is shown; compare their means in the table above"
+        )
     return table
 
 

@@ -12,6 +12,7 @@ safe to open from many trials at once and fails fast on a dead server.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import time
@@ -101,6 +102,24 @@ class Tracker:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, str(value))
+
+    def log_datasets(self, name: str, digests: Mapping[str, str]) -> None:
+        """One MLflow dataset input per context: the UI's Dataset column shows name and digest."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        inputs = [
+            DatasetInput(
+                Dataset(
+                    name=name if context == "cohort" else f"{name}/{context}",
+                    digest=digest,
+                    source_type="tlsweep",
+                    source=json.dumps({"dataset": name, "role": context}),
+                ),
+                tags=[InputTag("mlflow.data.context", context)],
+            )
+            for context, digest in digests.items()
+        ]
+        self.client.log_inputs(self.run_id, datasets=inputs)
 
     def link_pretraining(self, run_id: str, uri: str | None) -> None:
         cell = self.tags.get("tlsweep.cell")

@@ -46,6 +46,10 @@ class RunTracker(Protocol):
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Add or overwrite tags (values are stringified)."""
 
+    def log_datasets(self, name: str, digests: Mapping[str, str]) -> None:
+        """Record the data the run used as its inputs: ``{context: digest}``, e.g. the cohort's
+        (``cohort``) and each split role's (``train``, ``val``, ``test``…) under ``name``."""
+
     def link_pretraining(self, run_id: str, uri: str | None) -> None:
         """Tag the pretraining run ``run_id`` (when in the same store) with this run's cell."""
 
@@ -78,6 +82,9 @@ class NullTracker:
         """Do nothing."""
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Do nothing."""
+
+    def log_datasets(self, name: str, digests: Mapping[str, str]) -> None:
         """Do nothing."""
 
     def link_pretraining(self, run_id: str, uri: str | None) -> None:

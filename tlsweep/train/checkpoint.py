@@ -6,19 +6,13 @@ it was written under, and only a run with the same training config resumes it: r
 same folder with, say, another ``train.lr`` or ``encoder`` is refused in one line (it used to
 resume silently with the old settings, or die on a state-dict mismatch).
 
-The training config is every run-level key except those in :data:`NOT_TRAINING`, which say where
-or how fast a run computes, or what a sweeper does around it, not what it computes: the
-``hydra``, ``tracking``, ``hpo`` and ``final`` nodes and the output and cache folders;
-``train.progress``, ``threads``, ``device`` (a requeued job may land on another node; the
-checkpoint loads on any device), ``checkpoint_every_epoch``, ``cudnn_benchmark``,
-``channels_last`` and ``compile``; ``pretrain.cache`` and ``cache_dir`` (a cache hit and a miss
-train the same); ``dataset.cache_dir``; the method's search spaces; ``sample_size.name``.
-Everything else is in, including keys added later: the list fails safe, towards refusing.
+The training config is :func:`tlsweep.benchmark.identity.training_config`: every run-level key
+except those that say where or how fast a run computes; keys added later count, so the rule fails
+safe, towards refusing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -27,61 +21,12 @@ from typing import Any
 
 import torch
 
+from tlsweep.benchmark.identity import config_hash, differences, training_config
 from tlsweep.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
-# Per node ("" = top level): keys that do not change what a run computes (see the module doc).
-NOT_TRAINING: dict[str, tuple[str, ...]] = {
-    "": ("hydra", "tracking", "hpo", "final", "cache_dir", "output_dir"),
-    "train": (
-        "progress",
-        "threads",
-        "device",
-        "checkpoint_every_epoch",
-        "cudnn_benchmark",
-        "channels_last",
-        "compile",
-    ),
-    "pretrain": ("cache", "cache_dir"),
-    "dataset": ("cache_dir",),
-    "method": ("search_space", "pretrain_search_space"),
-    "sample_size": ("name",),
-}
-_SHOWN = 3  # differing keys named in the refusal
-
-
-def training_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The flat ``{"train.lr": 0.001, …}`` config a checkpoint must agree with to be resumed.
-
-    Args:
-        cfg: the run's config (a ``DictConfig`` or a plain mapping); only the nodes that count
-            are resolved.
-
-    Returns:
-        Every key of ``cfg`` but those in :data:`NOT_TRAINING`, resolved, as JSON values.
-    """
-    from omegaconf import OmegaConf
-
-    flat: dict[str, Any] = {}
-    for key in cfg:
-        if key in NOT_TRAINING[""]:
-            continue
-        value = cfg[key]
-        if OmegaConf.is_config(value):
-            value = OmegaConf.to_container(value, resolve=True)
-        if isinstance(value, Mapping):
-            kept = {k: v for k, v in value.items() if k not in NOT_TRAINING.get(key, ())}
-            flat.update(_flatten(kept, f"{key}."))
-        else:
-            flat[str(key)] = value
-    return json.loads(json.dumps(flat, sort_keys=True, default=str))
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """sha256 of a training config (as :func:`training_config` gives it)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 class Checkpoint:
@@ -136,32 +81,10 @@ class Checkpoint:
         return f"to start fresh, delete {self.path} or use a new hydra.run.dir"
 
     def _differences(self, stored: str | None) -> str:
-        """``train.lr 0.001 -> 0.5; …`` for the keys that differ (at most :data:`_SHOWN`)."""
+        """``train.lr 0.001 -> 0.5; …`` for the keys that differ."""
         if stored is None:
             return "it records none: written by an older tlsweep"
-        before = json.loads(stored)
-        keys = sorted(
-            k
-            for k in before.keys() | self.config.keys()
-            if before.get(k, _NONE) != self.config.get(k, _NONE)
-        )
-        shown = [f"{k} {_show(before, k)} -> {_show(self.config, k)}" for k in keys[:_SHOWN]]
-        more = f"; and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
-        return "; ".join(shown) + more
+        return differences(json.loads(stored), self.config)
 
 
-_NONE = object()
-
-
-def _show(config: Mapping[str, Any], key: str) -> str:
-    return json.dumps(config[key]) if key in config else "(unset)"
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+__all__ = ["CHECKPOINT_NAME", "Checkpoint", "config_hash", "training_config"]

@@ -16,7 +16,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from hydra_plugins.tlsweep_sweeper._settings import SweeperConfigError
+from tlsweep.benchmark.identity import cell_identity, short_hash
+from tlsweep.errors import ConfigError
 
 
 def split_cells(arguments: list[str], config_loader: Any) -> tuple[list[list[str]], list[str]]:
@@ -105,18 +106,21 @@ def cell_axes(config: DictConfig) -> dict[str, Any] | None:
 
 
 def cell_name(config: DictConfig) -> str | None:
-    """The readable name of the cell ``config`` belongs to, or None outside tlsweep.
+    """The name of the cell ``config`` belongs to, or None outside tlsweep.
 
-    ``<method>-<encoder>-<dataset>-<sample size>-s<seed>-<tuning>[-<stage>]``, e.g.
-    ``simclr-sfcn-synthetic_brain-n25-s0-tpe``: the name of the cell's study, its folder, its
-    MLflow parent run and its rows in the benchmark tables; the stage is added unless it is
-    ``target_only``.
+    ``<method>-<encoder>-<dataset>-<sample size>-s<seed>-<tuning>[-<stage>]-<identity hash>``,
+    e.g. ``simclr-sfcn-synthetic_brain-n25-s0-tpe-3fa2c1``: the name of the cell's study, its
+    folder, its MLflow parent run and its rows in the benchmark tables; the stage is added
+    unless it is ``target_only``. The readable part says what the cell compares; the hash of its
+    identity (:func:`tlsweep.benchmark.identity.cell_identity`) keeps two configurations with
+    the same readable part apart (``train.epochs=5`` and ``=50``), and is the same on a rerun.
     """
     axes = cell_axes(config)
     if axes is None:
         return None
     parts = [axes[g] for g in (*CELL_GROUPS, "sample_size")] + [f"s{axes['seed']}", axes["tuning"]]
-    return "-".join(parts + ([axes["stage"]] if axes["stage"] != "target_only" else []))
+    parts += [axes["stage"]] if axes["stage"] != "target_only" else []
+    return "-".join([*parts, short_hash(cell_identity(config))])
 
 
 def stage(config: DictConfig) -> str:
@@ -129,7 +133,7 @@ def check_untuned(config: DictConfig) -> None:
     chosen = OmegaConf.select(config, "hydra.runtime.choices.hpo", default=None)
     n_trials = OmegaConf.select(config, "hydra.sweeper.n_trials", default=0)
     if chosen == "untuned" and n_trials:
-        raise SweeperConfigError(
+        raise ConfigError(
             f"hpo=untuned runs no trials, but hydra.sweeper.n_trials={n_trials} (set by a preset "
             "loaded after it, e.g. +experiment=...); add hydra.sweeper.n_trials=0"
         )
@@ -140,4 +144,4 @@ def check_stage(config: DictConfig) -> None:
     mode = stage(config)
     if mode not in STAGES:
         options = ", ".join(STAGES)
-        raise SweeperConfigError(f"hpo.stage={mode} is not a valid option; options: {options}")
+        raise ConfigError(f"hpo.stage={mode} is not a valid option; options: {options}")
