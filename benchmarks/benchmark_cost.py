@@ -32,6 +32,8 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
+from _report import footer
+
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]\[([\w.]+)\]\[\w+\] - (.*)$")
 PHASES = ("job set-up", "data + build", "pretraining", "training", "evaluation", "wrap-up")
@@ -203,7 +205,7 @@ def main() -> None:
     sweep = run(args) if args.run else Path(args.source)
     text = table(sweep)
     print(text)
-    Path(args.out).write_text(text)
+    Path(args.out).write_text(text + footer())
 
 
 if __name__ == "__main__":

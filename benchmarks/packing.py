@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _report import footer
+
 from tlsweep.benchmark.jobs import VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +232,7 @@ def main() -> None:
     text = table(results, a)
     print(text)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(text)
+    a.out.write_text(text + footer())
 
 
 if __name__ == "__main__":

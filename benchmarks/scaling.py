@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from _report import footer
+
 ROOT = Path(__file__).resolve().parents[1]
 TLSWEEP = Path(sys.executable).parent / "tlsweep"
 SWEEP = ["hpo=tpe", "method=scratch", "debug=smoke", "final.seeds=0", "train.progress=false"]
@@ -262,7 +264,7 @@ def main() -> None:
         "processes / (wall × cores); CPU of machine includes other users.\n\n"
     )
     note = f"\n\n{args.note}\n" if args.note else "\n"
-    (args.out / "scaling.md").write_text(head + text + note)
+    (args.out / "scaling.md").write_text(head + text + note + footer())
     plot(results, args.out / "scaling.png")
     print(text)
 

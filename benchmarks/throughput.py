@@ -35,6 +35,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import torch
+from _report import footer
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -271,7 +272,7 @@ def main() -> None:
     text = table(rows, header)
     text += f"\ntotal {time.perf_counter() - started:.0f} s\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(text + footer())
     print(f"\nwrote {out}")
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import pandas as pd
+from _report import footer
 from hydra import compose, initialize_config_module
 
 from tlsweep.report.stats import summarize
@@ -214,7 +215,7 @@ def main() -> None:
         f"device {setting['device']}; seeds {setting['seeds']}; fixed budgets, no HPO: "
         f"fine-tuning epochs by n {setting['epochs']} at lr 3e-3 with {a.freeze} frozen stages, "
         f"pretraining {setting['pretrain_epochs']} epochs (pretrain_freeze and simclr alike); "
-        "notes on reading it: reports/transfer_recovery-notes.md"
+        "notes on reading it: docs/notes/transfer_recovery.md"
     )
     print(header, flush=True)
     started, records = time.perf_counter(), []
@@ -240,7 +241,7 @@ def main() -> None:
     a.out.write_text(
         f"# Planted transfer recovery\n\n{header}.\n\nTest MAE in years, mean ± sd over seeds; "
         f"gain = scratch − method, paired by seed, mean [95 % Student-t CI]. "
-        f"Wall time {wall / 60:.1f} min.\n\n{text}\n"
+        f"Wall time {wall / 60:.1f} min.\n\n{text}\n" + footer()
     )
 
 

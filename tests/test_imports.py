@@ -152,3 +152,30 @@ def test_late_imports_close_no_new_cycle() -> None:
     assert not new, "cycles through function-local or TYPE_CHECKING imports: " + " | ".join(
         describe(c, edges) for c in new
     )
+
+
+# What the plugin may use of tlsweep: the benchmark application's public API and its errors.
+PLUGIN_MAY_IMPORT = ("tlsweep.benchmark.", "tlsweep.errors", "tlsweep.benchmark")
+PLUGIN = "hydra_plugins.tlsweep_sweeper"
+# plan validates search spaces in the sweeper's own grammar; that module stays private because
+# Hydra imports every public plugin module into every app at start-up
+SEARCH_SPACE = ("tlsweep.benchmark.plan_check", f"{PLUGIN}._space")
+
+
+def test_the_plugin_adapts_and_the_application_decides() -> None:
+    """The plugin imports only tlsweep's public benchmark API; tlsweep imports no private module
+    of the plugin, and the benchmark application none of it (Hydra's plugins are the model)."""
+    edges = graph(include_late=True)
+    wrong = []
+    for module, targets in edges.items():
+        for target, line in targets.items():
+            where = f"{modules()[module].relative_to(ROOT)}:{line} -> {target}"
+            if module.startswith(PLUGIN) and target.startswith("tlsweep"):
+                if not target.startswith(PLUGIN_MAY_IMPORT):
+                    wrong.append(where)
+            elif module.startswith("tlsweep") and target.startswith(PLUGIN):
+                private = target.rsplit(".", 1)[-1].startswith("_")
+                application = module.startswith("tlsweep.benchmark")
+                if (private or application) and (module, target) != SEARCH_SPACE:
+                    wrong.append(where)
+    assert not wrong, "imports across the plugin boundary: " + "; ".join(wrong)

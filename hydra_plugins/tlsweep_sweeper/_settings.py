@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
-
-from hydra_plugins.tlsweep_sweeper._space import format_value
 
 
 class SweeperConfigError(CompactHydraException):
@@ -54,12 +51,6 @@ def check_settings(s: DictConfig) -> None:
             problems.append(f"direction={d!r}; options: minimize, maximize")
     if problems:
         raise SweeperConfigError("hydra.sweeper: " + "; ".join(problems))
-
-
-def param_lines(params: Mapping[str, Any] | None) -> list[str]:
-    if not params:
-        return []
-    return [f"{k}={v if isinstance(v, str) else format_value(v)}" for k, v in params.items()]
 
 
 def as_list(direction: Any) -> list[str]:

@@ -216,3 +216,10 @@ def _interval(key: str, start: Any, end: Any, log: bool) -> BaseDistribution:
 def _tidy(x: float) -> float:
     """Drop float noise (0.30000000000000004) so grid points print and re-parse cleanly."""
     return float(f"{x:.12g}")
+
+
+def param_lines(params: Mapping[str, Any] | None) -> list[str]:
+    """A ``{key: value}`` search space (``hydra.sweeper.params``) as override lines."""
+    if not params:
+        return []
+    return [f"{k}={v if isinstance(v, str) else format_value(v)}" for k, v in params.items()]

@@ -44,9 +44,13 @@ from hydra_plugins.tlsweep_sweeper._settings import (
     SweeperConfigError,
     as_list,
     check_settings,
+)
+from hydra_plugins.tlsweep_sweeper._space import (
+    build_space,
+    format_value,
+    grid_values,
     param_lines,
 )
-from hydra_plugins.tlsweep_sweeper._space import build_space, format_value, grid_values
 from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR, open_storage, storage_spec
 from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.errors import explain

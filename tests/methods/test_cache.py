@@ -71,17 +71,26 @@ def test_corrupt_entry_is_rebuilt_never_loaded(tmp_path: Path, monkeypatch, dama
     assert json.loads(meta.read_text())["sha256"] == cache_module.file_sha256(weights)
 
 
+WAITING = "is being built by another process; waiting"  # what EncoderCache logs as it waits
 WORKER = textwrap.dedent(
     """
-    import os, sys, time, torch
+    import logging, os, sys, time, torch
     from pathlib import Path
     from tlsweep.methods.cache import EncoderCache
     root, counter, out = map(Path, sys.argv[1:4])
+    waiting = sys.argv[4]
+    logging.basicConfig(filename=out.with_suffix(".log"), level=logging.INFO)
 
     def build():
         with counter.open("a") as f:
             f.write(f"{os.getpid()}\\n")
-        time.sleep(1.0)  # long enough for the other process to arrive and wait
+        # Hold the lock until the other process says it waits for it (or builds too, which
+        # the test reports): no sleep decides whether it arrived in time.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(counter.read_text().split()) < 2:
+            if any(waiting in log.read_text() for log in out.parent.glob("*.log")):
+                break
+            time.sleep(0.01)
         torch.manual_seed(os.getpid())  # a second pretraining would give different weights
         return {"w": torch.randn(4, 4)}, {"run_id": str(os.getpid())}
 
@@ -104,6 +113,7 @@ def test_concurrent_processes_pretrain_once_and_share_weights(tmp_path: Path) ->
                 str(tmp_path / "cache"),
                 str(counter),
                 str(tmp_path / f"{i}.pt"),
+                WAITING,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -114,6 +124,8 @@ def test_concurrent_processes_pretrain_once_and_share_weights(tmp_path: Path) ->
     assert all(p.returncode == 0 for p in procs)
     assert len(counter.read_text().split()) == 1, "exactly one pretraining"
     assert outputs == ["hit", "miss"]
+    waited = [log.name for log in tmp_path.glob("*.log") if WAITING in log.read_text()]
+    assert len(waited) == 1, "the hit waited for the lock, not for a finished entry"
     a, b = (torch.load(tmp_path / f"{i}.pt", weights_only=True) for i in range(2))
     assert torch.equal(a["w"], b["w"])
 

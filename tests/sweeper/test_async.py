@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 X0 = "x0=interval(-2,2)"
 
 
-def test_async_refills_a_slot_while_a_long_trial_runs(sweep) -> None:
+def _waits(started: Path, waits: dict[int, int]) -> tuple[str, ...]:
+    """Overrides: each trial ``t`` in ``waits`` runs until trial ``waits[t]`` has started.
+
+    Trials order themselves on each other's start files rather than on sleeps, so a slow
+    machine cannot reorder them; a trial whose file never comes gives up after 30 s, and the
+    test's assertions then fail.
+    """
+    pairs = ",".join(f"{t}:'{started / str(other)}'" for t, other in waits.items())
+    return (f"started_dir={started}", f"wait_for={{{pairs}}}", "wait_seconds=30")
+
+
+def test_async_refills_a_slot_while_a_long_trial_runs(sweep, tmp_path: Path) -> None:
     s = sweep()
     s.ok(
         "hpo=random",
@@ -16,8 +29,9 @@ def test_async_refills_a_slot_while_a_long_trial_runs(sweep) -> None:
         "hydra.sweeper.schedule=async",
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.n_trials=5",
-        "durations=[6]",
-        "sleep=0.1",
+        # with two slots, trial 3 starts only once 1 and 2 have ended and been told to the
+        # study, so both lie inside trial 0; a sweep that does not refill never starts 3
+        *_waits(tmp_path / "started", {0: 3}),
     )
     trials = s.study().trials
     assert _states(s.study()) == ["COMPLETE"] * 5
@@ -76,15 +90,21 @@ def test_jobs_in_flight_hold_distinct_slots_that_pick_their_gpu(sweep, tmp_path)
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.trials_per_gpu=2",
         "hydra.sweeper.n_trials=5",
-        "durations=[4,0.5,0.5,0.5,0.5]",
         f"slot_dir={tmp_path / 'slots'}",
+        # 1 starts after 0 and 0 ends after 3: 1, 2 and 3 all run while 0 holds its slot
+        *_waits(tmp_path / "started", {0: 3, 1: 0}),
     )
     import json
 
     runs = [json.loads(p.read_text()) for p in sorted((tmp_path / "slots").glob("*.json"))]
     assert len(runs) == 5 and {r["slot"] for r in runs} == {0, 1}
-    for a in runs:
-        for b in runs:
-            if a is not b and a["start"] < b["end"] and b["start"] < a["end"]:
-                assert a["slot"] != b["slot"]  # two jobs in flight never share a slot
+    overlapping = [
+        (a, b)
+        for a in runs
+        for b in runs
+        if a is not b and a["start"] < b["end"] and b["start"] < a["end"]
+    ]
+    assert len(overlapping) >= 6, runs  # 0 beside 1, 2 and 3, both ways: the check bites
+    for a, b in overlapping:
+        assert a["slot"] != b["slot"]  # two jobs in flight never share a slot
     assert {r["gpu_of_4"] for r in runs} == {0}  # trials_per_gpu=2: slots 0 and 1 share GPU 0

@@ -7,7 +7,6 @@ alone, with real ``JobReturn``s, real Optuna trials and real threads.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import optuna
@@ -22,9 +21,9 @@ from hydra_plugins.tlsweep_sweeper._outcome import outcome
 from hydra_plugins.tlsweep_sweeper._settings import (
     SweeperConfigError,
     check_settings,
-    param_lines,
     sampler_label,
 )
+from hydra_plugins.tlsweep_sweeper._space import param_lines
 
 
 def _job(status: JobStatus, value: Any) -> JobReturn:
@@ -127,18 +126,21 @@ def test_batches_launch_n_jobs_together_and_settle_in_order() -> None:
 
 
 def test_async_refills_a_slot_as_soon_as_its_item_ends() -> None:
-    durations = {0: 0.4, 1: 0.05, 2: 0.05, 3: 0.05}
     main = threading.current_thread()
     order: list[int] = []
+    last_settled = threading.Event()
 
     def launch(batch: list[int]) -> list[int]:
         (item,) = batch
-        time.sleep(durations[item])
+        if item == 0:  # the slow item: ends only once 3 has passed (or, broken, after 10 s)
+            last_settled.wait(timeout=10)
         return [item]
 
     def settle(item: int, result: Any) -> None:
         assert threading.current_thread() is main  # Optuna calls stay on the main thread
         order.append(result)
+        if result == 3:
+            last_settled.set()
 
     _schedule.run_async(_items(4), launch, settle, n_jobs=2)
     # the slow item 0 holds one slot while 1, 2 and 3 pass through the other

@@ -47,20 +47,22 @@ def _write_holder(folder: Path, host: str, pid: int, beat_age: float) -> Path:
 def test_second_sweeper_is_refused_and_the_first_finishes_its_budget(sweep) -> None:
     s = sweep()
     s.dir.mkdir(parents=True)
-    args = (*ARGS, "hydra.sweeper.n_trials=3", "durations=[12,0.2,0.2]")
+    release = s.dir.parent / "release"  # trial 0 runs until the test has checked the second
+    args = (*ARGS, "hydra.sweeper.n_trials=3", f"wait_for={{0:'{release}'}}", "wait_seconds=120")
     cmd = [sys.executable, str(s.app), "-m", f"hydra.sweep.dir={s.dir}", *args]
     first = subprocess.Popen(
         cmd, cwd=s.dir.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         deadline = time.monotonic() + 60
-        while not (s.dir / "0").is_dir():  # trial 0 is running (for 12 s)
+        while not (s.dir / "0").is_dir():  # trial 0 is running (until released)
             assert first.poll() is None and time.monotonic() < deadline, "first sweep stalled"
             time.sleep(0.2)
 
         second = s.run(*args)
         assert first.poll() is None, "the first sweep ended before the second one was checked"
     finally:
+        release.touch()
         out, _ = first.communicate(timeout=120)
 
     assert second.returncode != 0

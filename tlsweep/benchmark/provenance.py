@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import importlib.metadata
+import json
 import platform
 import shlex
 import subprocess
@@ -26,8 +28,18 @@ import numpy as np
 
 PACKAGES = ("torch", "monai", "optuna", "mlflow", "numpy")
 # the keys that must agree for two results to be compared as if from one experiment
-CODE_KEYS = ("tlsweep_version", "git_commit", "git_dirty")
+CODE_KEYS = ("tlsweep_version", "git_commit", "git_dirty", "results_version", "cohort_format")
 DIGEST_LENGTH = 16  # hex digits: enough to tell data sets apart, short enough to read
+
+#: Bumped when a change may alter what a run computes (every committed report then is stale and
+#: must be regenerated). ``tests/benchmark/test_reports.py`` fails when the code that computes
+#: results (:func:`results_code_digest`) changes and :data:`RESULTS_CODE` was not updated, so
+#: that decision is made at the commit that changes the code, never skipped.
+RESULTS_VERSION = 1
+# results_code_digest() when RESULTS_VERSION was last decided
+RESULTS_CODE = "9715dfa85cbb629f49f9313c"
+RESULTS_PACKAGES = ("tlsweep.data", "tlsweep.models", "tlsweep.methods", "tlsweep.train")
+FOOTER_MARK = "tlsweep-provenance"
 
 
 def digest(parts: Sequence[bytes | str]) -> str:
@@ -74,7 +86,86 @@ def code_version() -> dict[str, Any]:
     if commit is not None:
         status = _git(root, "status", "--porcelain", "--untracked-files=no")
         dirty = bool(status)
-    return {"tlsweep_version": tlsweep.__version__, "git_commit": commit, "git_dirty": dirty}
+    from tlsweep.data.synthetic import FORMAT_VERSION
+
+    return {
+        "tlsweep_version": tlsweep.__version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "results_version": RESULTS_VERSION,
+        "cohort_format": FORMAT_VERSION,
+    }
+
+
+def results_code_digest() -> str:
+    """A digest of the code that computes results: ``tlsweep.run`` and every module of
+    :data:`RESULTS_PACKAGES` with what they import (normalised: docstrings, comments and type
+    hints do not count; see :mod:`tlsweep.methods.code_digest`)."""
+    import pkgutil
+
+    from tlsweep.methods.code_digest import code_digest
+
+    roots = {"tlsweep.run"}
+    for package in RESULTS_PACKAGES:
+        module = importlib.import_module(package)
+        roots |= {m.name for m in pkgutil.walk_packages(module.__path__, f"{package}.")}
+    return code_digest(tuple(sorted(roots)))
+
+
+def report_footer(
+    commands: Sequence[str], cohort: str | None = None, code: Mapping[str, Any] | None = None
+) -> str:
+    """A committed report's provenance: a readable line and a machine-readable comment.
+
+    Args:
+        commands: the commands that produced the report's numbers.
+        cohort: the cohort digest, when one cohort underlies the report.
+        code: the :func:`code_version` the numbers were computed with (default: this process's;
+            a report of recorded rows passes theirs).
+    """
+    import datetime
+
+    record = {
+        **(dict(code) if code is not None else code_version()),
+        "cohort_digest": cohort,
+        "machine": device_name("cpu"),
+        "date": datetime.date.today().isoformat(),
+        "commands": list(commands),
+    }
+    commit = (record["git_commit"] or "no git checkout")[:10]
+    dirty = " + uncommitted changes" if record["git_dirty"] else ""
+    readable = (
+        f"_Provenance: tlsweep {record['tlsweep_version']} at {commit}{dirty}, results version "
+        f"{RESULTS_VERSION}, cohort format {record['cohort_format']}"
+        + (f" (digest {cohort})" if cohort else "")
+        + f", {record['machine']}, {record['date']}; "
+        + "; ".join(f"`{c}`" for c in commands)
+        + "._"
+    )
+    return f"\n{readable}\n\n<!-- {FOOTER_MARK} {json.dumps(record)} -->\n"
+
+
+def staleness(text: str) -> str | None:
+    """Why a committed report no longer describes what this code computes, or None if it does."""
+    from tlsweep.data.synthetic import FORMAT_VERSION
+
+    record = read_footer(text)
+    if record is None:
+        return "it records no provenance (a claim, not a result)"
+    if record.get("results_version") != RESULTS_VERSION:
+        return f"results version {record.get('results_version')}, the code's is {RESULTS_VERSION}"
+    if record.get("cohort_format") != FORMAT_VERSION:
+        return f"cohort format {record.get('cohort_format')}, the code's is {FORMAT_VERSION}"
+    return None
+
+
+def read_footer(text: str) -> dict[str, Any] | None:
+    """The record of :func:`report_footer` in a report's text, or None when it has none."""
+    start = text.rfind(f"<!-- {FOOTER_MARK} ")
+    if start < 0:
+        return None
+    body = text[start + len(FOOTER_MARK) + 6 : text.index("-->", start)]
+    return json.loads(body)
 
 
 @functools.lru_cache(maxsize=1)

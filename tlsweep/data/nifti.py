@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from filelock import FileLock
-from tqdm.auto import tqdm
 
 from tlsweep.data.cohort import Cohort
 from tlsweep.data.volume_cache import read_verified, recorded_sha256, write_verified
 from tlsweep.errors import ConfigError, bad_column
+from tlsweep.progress import progress_bar
 
 __all__ = ["Cohort", "NiftiCohort", "load_volume", "preprocessing", "read_participants"]
 
@@ -154,7 +154,7 @@ class NiftiCohort:
         workers = worker_count(cap=min(8, len(paths)))  # the trial's share, not the machine
         with ThreadPoolExecutor(workers) as pool:
             jobs = pool.map(work, range(len(paths)))
-            for _ in tqdm(jobs, total=len(paths), desc="preprocess", disable=not progress):
+            for _ in progress_bar(jobs, enabled=progress, total=len(paths), desc="preprocess"):
                 pass
         return out
 

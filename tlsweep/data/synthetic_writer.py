@@ -22,7 +22,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from filelock import FileLock
-from tqdm.auto import tqdm
 
 from tlsweep.data.synthetic import (
     FORMAT_VERSION,
@@ -32,6 +31,7 @@ from tlsweep.data.synthetic import (
     make_site,
     synthesize,
 )
+from tlsweep.progress import progress_bar
 from tlsweep.resources import worker_count
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,10 @@ def _stale(root: Path, old: dict, params: dict, files: dict[str, int] | None) ->
 def _run_jobs(
     jobs: list, tpl: Templates, sites: list[Site], workers: int, progress: bool
 ) -> list[dict]:
-    bar = dict(total=len(jobs), desc="synthetic cohort", unit="subject", disable=not progress)
+    bar = dict(total=len(jobs), desc="synthetic cohort", unit="subject", enabled=progress)
     if workers <= 1:
         _init_worker(tpl, sites)
-        return [_write_subject(job) for job in tqdm(jobs, **bar)]
+        return [_write_subject(job) for job in progress_bar(jobs, **bar)]
     # spawn, not fork: the parent may hold threads (torch, tqdm) that fork would copy mid-lock
     context = multiprocessing.get_context("spawn")
     try:
@@ -142,7 +142,7 @@ def _run_jobs(
             init = (_init_worker_from, (str(shared),))
             with ProcessPoolExecutor(workers, context, *init) as pool:
                 chunk = max(1, len(jobs) // (4 * workers))
-                return list(tqdm(pool.map(_write_subject, jobs, chunksize=chunk), **bar))
+                return list(progress_bar(pool.map(_write_subject, jobs, chunksize=chunk), **bar))
     except BrokenProcessPool as exc:
         raise RuntimeError(
             f"synthetic cohort: a generator process died ({exc}); if this was called from a "

@@ -37,6 +37,7 @@ NOT_TRAINING = (
     "tlsweep.schemas",
     "tlsweep.tracking",
     "tlsweep.resources",
+    "tlsweep.progress",
     "tlsweep.benchmark",
 )
 

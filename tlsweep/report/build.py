@@ -13,7 +13,7 @@ from pathlib import Path
 from tlsweep.errors import bad_column
 from tlsweep.report import page, plots, tables
 from tlsweep.report.collect import Benchmark
-from tlsweep.report.consistency import provenance_summary
+from tlsweep.report.consistency import provenance_summary, rows_footer
 from tlsweep.report.stats import cell_stats, metric_columns
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _markdown(bench: Benchmark, made: list[tables.Table], notes: list[str]) -> s
         parts += ["## Warnings", "", *(f"- {w}" for w in bench.warnings), ""]
     if notes:
         parts += ["## Left out", "", *(f"- {n}" for n in notes), ""]
-    return "\n".join(parts)
+    return "\n".join(parts) + rows_footer(bench.spec, bench.frame)
 
 
 def _write(path: Path, text: str) -> Path:

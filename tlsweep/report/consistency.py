@@ -13,9 +13,11 @@ A benchmark folder can hold the results of several commands (``hpo=tpe`` then ``
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
-from tlsweep.benchmark.provenance import CODE_KEYS
+from tlsweep.benchmark.provenance import CODE_KEYS, report_footer
 
 _AXES = ("method", "encoder", "dataset", "sample_size", "seed_cell", "tuning", "stage", "variant")
 _SHOWN = 3
@@ -122,3 +124,19 @@ def _code_label(row: pd.Series) -> str:
         return f"tlsweep {row.get('tlsweep_version')} (no git checkout)"
     dirty = " + uncommitted changes" if str(row.get("git_dirty")).lower() == "true" else ""
     return f"tlsweep {row.get('tlsweep_version')} at {commit[:10]}{dirty}"
+
+
+def rows_footer(spec: dict, frame: pd.DataFrame) -> str:
+    """The machine-readable footer of a report: the commands and the code its rows recorded
+    (the first final seed's, when they agree; none when the rows recorded none)."""
+    commands = spec.get("commands") or [spec.get("command") or "?"]
+    finals = frame[frame["status"] == "ok"] if "status" in frame else frame
+    if finals.empty or any(k not in finals for k in CODE_KEYS):
+        return ""  # nothing recorded: the report is a claim (tests/benchmark/test_reports.py)
+    code = finals[list(CODE_KEYS)].drop_duplicates()
+    if len(code) > 1:
+        return ""  # mixed code versions: no single provenance to vouch for (see the warnings)
+    digests = finals["cohort_digest"].dropna().unique() if "cohort_digest" in finals else []
+    cohort = str(digests[0]) if len(digests) == 1 else None
+    recorded = json.loads(code.iloc[[0]].to_json(orient="records"))[0]  # plain JSON types
+    return report_footer(commands, cohort, recorded)

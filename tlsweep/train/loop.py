@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
-from tqdm.auto import tqdm
 
+from tlsweep.progress import progress_bar
 from tlsweep.tracking.protocol import NullTracker, RunTracker
 from tlsweep.train.accel import prepare_batch, prepare_model
 from tlsweep.train.checkpoint import Checkpoint
@@ -228,8 +228,8 @@ def train_epoch(
     label = f"{desc} {state.epoch + 1}/{settings.epochs}"
     losses: list[torch.Tensor] = []
     parts: dict[str, list[torch.Tensor]] = {}
-    for batch in tqdm(
-        shuffled, total=steps_per_epoch, leave=False, desc=label, disable=not settings.progress
+    for batch in progress_bar(
+        shuffled, enabled=settings.progress, total=steps_per_epoch, leave=False, desc=label
     ):
         batch = prepare_batch(batch, settings)
         progress = (state.epoch * steps_per_epoch + len(losses)) / total_steps

@@ -1,4 +1,4 @@
-"""Hydra app for the sweeper tests: cheap objectives, with failures, NaNs and sleeps on demand.
+"""Hydra app for the sweeper tests: cheap objectives, with failures, NaNs, sleeps and waits.
 
 Everything is in this one file: submitit pickles ``__main__`` by value, so a sibling module
 would not import in a submitit job. Known optima: Branin 0.397887, Hartmann6 -3.32237.
@@ -63,6 +63,13 @@ FUNCTIONS: dict[str, Callable[[Sequence[float]], float]] = {
 }
 
 
+def _wait_for(path: Path, seconds: float) -> None:
+    """Block until ``path`` exists or ``seconds`` have passed, whichever comes first."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="objective")
 def main(cfg: DictConfig) -> float:
     job = JobInfo.from_env()
@@ -75,8 +82,13 @@ def main(cfg: DictConfig) -> float:
             killed.touch()
             os.kill(os.getpid(), signal.SIGKILL)  # the basic launcher runs jobs in-process
         (ran / f"trial-{number}").touch()
+    if cfg.started_dir is not None:
+        Path(cfg.started_dir).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.started_dir) / str(number)).touch()
     pause = cfg.durations[number] if number is not None and number < len(cfg.durations) else 0
     time.sleep(pause or cfg.sleep)
+    if cfg.wait_for is not None and number in cfg.wait_for:
+        _wait_for(Path(cfg.wait_for[number]), cfg.wait_seconds)
     if cfg.slot_dir is not None:
         interval = {"slot": job.slot, "gpu_of_4": job.cuda_index(4), "start": started}
         Path(cfg.slot_dir).mkdir(parents=True, exist_ok=True)

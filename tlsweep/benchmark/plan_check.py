@@ -1,8 +1,9 @@
 """The heavy half of ``tlsweep plan``: build each cell on tiny shapes, and time a few steps.
 
-Run as ``python -m tlsweep.plan_check DIR`` by :mod:`tlsweep.plan`, which keeps torch, MONAI and
-MLflow out of its own process. ``DIR/request.json`` lists the cells (name, resolved config file,
-search-space lines) and whether to calibrate; the answer goes to ``DIR/result.json``:
+Run as ``python -m tlsweep.benchmark.plan_check DIR`` by :mod:`tlsweep.benchmark.plan`, which
+keeps torch, MONAI and MLflow out of its own process. ``DIR/request.json`` lists the cells
+(name, resolved config file, search-space lines) and whether to calibrate; the answer goes to
+``DIR/result.json``:
 ``{"problems": {cell: one line}, "info": {cell: {...}}, "device": "cpu"|"cuda"}``.
 
 Per cell: the run-level checks of :func:`tlsweep.run.run` that need no data, the method built,
@@ -183,8 +184,7 @@ def _check_search(cfg: DictConfig, search: dict[str, Any]) -> int | None:
 
     A key that does not is named as a plain override of it is (``did you mean 'lr'?``).
     """
-    from hydra_plugins.tlsweep_sweeper._settings import param_lines
-    from hydra_plugins.tlsweep_sweeper._space import build_space
+    from hydra_plugins.tlsweep_sweeper._space import build_space, param_lines
 
     defaults, params = param_lines(search.get("defaults")), param_lines(search.get("params"))
     space = build_space(defaults, params, search.get("sweeps") or [])
@@ -263,7 +263,7 @@ def _calibration_device(wanted: str | None) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tlsweep.plan_check DIR``: write ``DIR/result.json``."""
+    """``python -m tlsweep.benchmark.plan_check DIR``: write ``DIR/result.json``."""
     folder = Path(argv[0])
     result = check_request(folder)
     tmp = folder / "result.json.tmp"

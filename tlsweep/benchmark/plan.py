@@ -6,8 +6,8 @@ final seeds and jobs, the totals and an estimated cost, and validates every cell
 queued: a typo in one cell fails in one line naming the cell, with exit status 2.
 
 This process imports only Hydra, OmegaConf and the stdlib; building networks and timing steps
-happens in one child process (:mod:`tlsweep.plan_check`). :func:`validate_cells` is the same check
-for a sweeper that already holds the cells' configs.
+happens in one child process (:mod:`tlsweep.benchmark.plan_check`). :func:`validate_cells` is
+the same check for a sweeper that already holds the cells' configs.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from tlsweep.benchmark.plan_cost import CellPlan, cost_lines, plan_cell
 from tlsweep.errors import explain
-from tlsweep.plan_cost import CellPlan, cost_lines, plan_cell
 
 USAGE = """usage: tlsweep plan [--no-calibrate] OVERRIDES...
 
@@ -132,7 +132,7 @@ def validate_cells(configs: dict[str, DictConfig]) -> dict[str, str]:
 
 
 def check_cells(configs: dict[str, DictConfig], calibrate: str | None) -> dict[str, Any]:
-    """Run :mod:`tlsweep.plan_check` on ``configs``; return its result document.
+    """Run :mod:`tlsweep.benchmark.plan_check` on ``configs``; return its result document.
 
     Args:
         configs: cell name -> composed config.
@@ -152,7 +152,7 @@ def check_cells(configs: dict[str, DictConfig], calibrate: str | None) -> dict[s
         request = {"cells": cells, "calibrate": calibrate}
         (folder / "request.json").write_text(json.dumps(request))
         done = subprocess.run(
-            [sys.executable, "-m", "tlsweep.plan_check", str(folder)],
+            [sys.executable, "-m", "tlsweep.benchmark.plan_check", str(folder)],
             capture_output=True,
             text=True,
             timeout=CHECK_TIMEOUT_S,
@@ -160,7 +160,7 @@ def check_cells(configs: dict[str, DictConfig], calibrate: str | None) -> dict[s
         answer = folder / "result.json"
         if done.returncode != 0 or not answer.exists():
             tail = done.stderr.strip().splitlines()[-5:]
-            raise RuntimeError("tlsweep.plan_check failed: " + " | ".join(tail))
+            raise RuntimeError("tlsweep.benchmark.plan_check failed: " + " | ".join(tail))
         result = json.loads(answer.read_text())
     result["problems"] = {**problems, **result["problems"]}
     return result
