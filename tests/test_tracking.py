@@ -46,6 +46,27 @@ def test_run_name_tags_and_params(logged_run) -> None:  # noqa: ANN001
     assert not any(k.startswith(("hydra.", "method.search_space")) for k in params)
 
 
+def test_the_data_and_the_code_are_the_runs_inputs_and_tags(logged_run, tmp_path) -> None:  # noqa: ANN001
+    """What the run recorded in metrics.json is what MLflow shows (both ends of one record)."""
+    import json
+
+    _, mlrun, client = logged_run
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())["provenance"]
+    inputs = client.get_run(mlrun.info.run_id).inputs.dataset_inputs
+    shown = {
+        next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset.digest
+        for i in inputs
+    }  # the UI's Dataset column: name, digest and context per input
+    assert shown["cohort"] == record["cohort_digest"]
+    assert {k: v for k, v in shown.items() if k != "cohort"} == {
+        role: record[f"split_{role}"] for role in ("train", "val", "test", "source", "source_val")
+    } | ({"unlabelled": record["split_unlabelled"]} if "unlabelled" in shown else {})
+    assert {i.dataset.name for i in inputs} >= {"synthetic_brain", "synthetic_brain/test"}
+    tags = mlrun.data.tags
+    for key in ("git_commit", "config_hash", "cohort_digest", "version_torch", "device"):
+        assert tags[f"tlsweep.provenance.{key}"] == str(record[key]), key
+
+
 def test_metric_history_and_final_metrics(logged_run) -> None:  # noqa: ANN001
     value, mlrun, client = logged_run
     history = client.get_metric_history(mlrun.info.run_id, "val/mae")

@@ -9,7 +9,7 @@ done, its best configuration is rerun with ``final.seeds`` seeds (the same seeds
 so methods compare paired), each judged once on the test split. A two-stage cell
 (``hpo.stage=source_then_target``) first tunes its pretraining on a source-side objective, then
 its fine-tuning with that stage's best fixed. Rerunning the command resumes every study and
-skips finished final seeds. See the README's benchmark section for the folder layout.
+skips finished final seeds. The folder layout is :mod:`tlsweep.benchmark.layout`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import logging
-import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +36,7 @@ from hydra_plugins.tlsweep_sweeper._settings import (
 )
 from hydra_plugins.tlsweep_sweeper._study import STEP_ATTR, CellStudy, Pending
 from hydra_plugins.tlsweep_sweeper.storage import storage_spec
-from tlsweep.benchmark import layout
+from tlsweep.benchmark import layout, spec
 from tlsweep.benchmark.cells import stage
 from tlsweep.benchmark.record import check_study, claim_folder
 
@@ -253,45 +252,22 @@ class Benchmark:
         return shell_command(program, overrides)
 
     def _write_benchmark_yaml(self) -> None:
-        """Record the benchmark's cells; a later command into the same folder adds its own.
-
-        So ``hpo=tpe`` and then ``hpo=untuned`` into one folder make one benchmark of both
-        (tuned vs untuned), and the report calls only cells no command asked for "extra".
-        """
-        from filelock import FileLock
-
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        path = self.sweep_dir / layout.SPEC_FILE
-        # two commands with different cells may run into one folder at once: merge, not clobber
-        with FileLock(str(path) + ".lock", timeout=60):
-            self._merge_benchmark_yaml(path)
-
-    def _merge_benchmark_yaml(self, path: Path) -> None:
-        old = OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
+        """Record this command and its cells in the benchmark's spec (:mod:`..spec`)."""
         final = OmegaConf.select(self.cells[0].config, "final", default=None)
-        final = OmegaConf.to_container(final) if final is not None else None
-        if old.get("final") not in (None, final):
-            log.warning(f"final settings differ from an earlier command's in {path}: {final}")
-        command = self._command(list(self.master.hydra.overrides.task))
-        cells = {c["name"]: c for c in old.get("cells") or []}
-        cells.update({c.name: c.summary() for c in self.cells if c.is_tlsweep})
-        content = {
-            "command": command,
-            "commands": [*[c for c in old.get("commands") or [] if c != command], command],
-            "objective": objective_name(self.master),
-            "direction": str(OmegaConf.select(self.master, "direction", default="minimize")),
-            "final": final,
-            "cells": list(cells.values()),
-        }
-        tmp = path.with_name(f"{path.name}.tmp")
-        OmegaConf.save(OmegaConf.create(content), tmp)
-        tmp.replace(path)  # a report reading it never sees half a file
+        spec.record_command(
+            self.sweep_dir,
+            self._command(list(self.master.hydra.overrides.task)),
+            [c.summary() for c in self.cells if c.is_tlsweep],
+            objective=objective_name(self.master),
+            direction=str(OmegaConf.select(self.master, "direction", default="minimize")),
+            final=OmegaConf.to_container(final) if final is not None else None,
+        )
 
     def _report(self) -> None:
         aborted = [m for c in self.cells for s in c.stages if (m := s.abort_message())]
         if any(c.is_tlsweep and c.seeds for c in self.cells):
             tracked = OmegaConf.select(self.master, "tracking.enabled", default=False)
-            _publish(self.sweep_dir, mlflow=bool(tracked))
+            spec.publish(self.sweep_dir, mlflow=bool(tracked))
         elif any(c.is_tlsweep for c in self.cells):
             log.info("final.seeds=0: no cell was judged on test, so there is no report")
         if aborted:
@@ -323,26 +299,3 @@ def _is_local(launcher: Any) -> bool:
     Hydra's basic launcher runs them one after another; on SLURM each job has its allocation.
     """
     return type(launcher).__name__ in ("LocalLauncher", "JoblibLauncher")
-
-
-def _publish(sweep_dir: Path, mlflow: bool) -> None:
-    """Write benchmark.csv, print the summary, write the report (and log it to MLflow).
-
-    In a child process: the report needs pandas, matplotlib and MLflow, and the sweeper's own
-    process stays light. A failed report does not fail the sweep: ``tlsweep report`` redoes it.
-    """
-    code = (
-        "import sys; from tlsweep.report.cli import main; d = sys.argv[1]; main([d, '--summary']);"
-        " sys.exit(main([d, *sys.argv[2:]]))"
-    )
-    args = [str(sweep_dir), *(["--mlflow"] if mlflow else [])]
-    try:
-        proc = subprocess.run([sys.executable, "-c", code, *args], check=False)
-    except OSError as e:
-        log.warning(f"no benchmark report: {e}")
-        return
-    if proc.returncode:
-        log.warning(
-            f"the benchmark report failed (exit {proc.returncode}); "
-            f"rerun: tlsweep report {sweep_dir}"
-        )

@@ -13,7 +13,6 @@ one) is moved to ``final/superseded/`` and run again for the new selection.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.tlsweep_sweeper._outcome import outcome
 from hydra_plugins.tlsweep_sweeper._study import CellStudy, Pending
-from tlsweep.benchmark import layout
+from tlsweep.benchmark import finals, layout
 from tlsweep.benchmark.cells import cell_axes
 from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.benchmark.record import cell_record
@@ -87,27 +86,19 @@ class Cell:
 
     def final_overrides(self, seed: int) -> list[str]:
         """Final seed ``seed``'s overrides: the selected configuration, the seed (and draw)."""
-        best = self.stages[-1].best_overrides()
-        overrides = [o for o in best if _key(o) not in ("seed", "split.draw")]
-        overrides.append(f"seed={seed}")
-        if self.resample:
-            overrides.append(f"split.draw={seed}")
-        return overrides
+        return finals.final_overrides(self.stages[-1].best_overrides(), seed, self.resample)
 
     def _check_finals(self, trial: int | None) -> None:
         """Adopt the final seeds on disk that reran this selection; set the others aside."""
         self._finals_checked = True
         for seed in self.seeds:
-            folder = self.final_dir(seed)
-            record = _final_record(folder)
+            record = finals.final_record(self.final_dir(seed))
             if record is None or record.get("status") != "ok":
-                continue
-            if record.get("trial") == trial and _ran(record, self.final_overrides(seed)):
+                continue  # missing or failed: run (again) in its folder
+            if finals.counts(record, trial, self.final_overrides(seed)):
                 self.finals_done.add(seed)
                 continue
-            moved = layout.superseded_dir(self.folder, seed, record.get("trial"))
-            moved.parent.mkdir(parents=True, exist_ok=True)
-            folder.rename(moved)
+            moved = finals.set_aside(self.folder, seed, record.get("trial"))
             log.warning(
                 f"{self.name}: final seed {seed} reran trial {record.get('trial')}, but the "
                 f"selection is now trial {trial}: kept in {moved}, run again"
@@ -117,7 +108,7 @@ class Cell:
         seed = pending.seed
         self.finals_running.discard(seed)
         out = outcome(result, 1)
-        record = _final_record(self.final_dir(seed))
+        record = finals.final_record(self.final_dir(seed))
         if out.state.name == "COMPLETE" and record and record.get("status") == "ok":
             self.finals_done.add(seed)
         else:
@@ -140,21 +131,3 @@ class Cell:
             "study_name": target.study.study_name,
             "storage": target.storage,
         }
-
-
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def _final_record(folder: Path) -> dict[str, Any] | None:
-    """A final seed's ``metrics.json``, or None when it is missing or unreadable."""
-    try:
-        return json.loads((folder / layout.METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _ran(record: dict[str, Any], overrides: list[str]) -> bool:
-    """Whether a final seed's recorded overrides include every one of ``overrides``."""
-    params = record.get("params") or {}
-    return all(params.get(_key(o)) == o.split("=", 1)[1] for o in overrides)

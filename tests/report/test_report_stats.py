@@ -10,7 +10,14 @@ import pytest
 from scipy import stats as sps
 
 from tests.report.benchgen import FIRST_SEED, SIZES, final_mae
-from tlsweep.report.stats import cell_stats, maximize, paired_differences, summarize
+from tlsweep.report.stats import (
+    cell_stats,
+    holm,
+    maximize,
+    paired_differences,
+    paired_test,
+    summarize,
+)
 
 
 def test_summarize_matches_hand_computation() -> None:
@@ -95,3 +102,31 @@ def test_cell_stats_recomputed_from_benchmark_csv(bench_template) -> None:  # no
         reruns = frame[frame["cell"] == cell]["val/mae"].mean()
         assert row["selection_gap"] == pytest.approx(row["best_value"] - reruns, nan_ok=True)
     assert set(frame["final_seed"]) == {FIRST_SEED, FIRST_SEED + 1, FIRST_SEED + 2}
+
+
+def test_holm_adjusts_step_down_and_keeps_nan() -> None:
+    # sorted 0.01, 0.02, 0.04 of m = 3: 3*0.01, max(0.03, 2*0.02), max(0.04, 1*0.04)
+    adjusted = holm([0.04, math.nan, 0.01, 0.02])
+    assert adjusted[2] == pytest.approx(0.03) and adjusted[3] == pytest.approx(0.04)
+    assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1])
+    assert holm([0.6, 0.5]).tolist() == [1.0, 1.0]  # capped at 1
+
+
+def test_paired_test_and_the_probability_of_improvement() -> None:
+    lower_better = paired_test(np.array([-1.5, -2.0, 0.0, 0.5]), higher_is_better=False)
+    assert lower_better["p_better"] == pytest.approx((2 + 0.5) / 4)  # a tie counts half
+    expected = sps.ttest_1samp([-1.5, -2.0, 0.0, 0.5], 0.0).pvalue
+    assert lower_better["p"] == pytest.approx(expected)
+    assert paired_test(np.array([0.2, 0.3]), higher_is_better=True)["p_better"] == 1.0
+    assert math.isnan(paired_test(np.array([1.0]), higher_is_better=True)["p"])
+
+
+def test_paired_differences_carry_adjusted_p_values() -> None:
+    frame = pd.DataFrame(
+        [_row("scratch", s, 12.0 + s) for s in (1, 2, 3)]
+        + [_row("simclr", s, 10.0 + s + 0.1 * s * s) for s in (1, 2, 3)]
+        + [_row("vat", s, 12.5 + s + 0.1 * s) for s in (1, 2, 3)]
+    )
+    diffs = paired_differences(frame, "test/mae", "scratch").set_index("method")
+    assert diffs["p_holm"].tolist() == pytest.approx(holm(diffs["p"]).tolist())
+    assert diffs.loc["simclr", "p_better"] == 1.0 and diffs.loc["vat", "p_better"] == 0.0

@@ -86,6 +86,8 @@ def test_paired_table(frame) -> None:  # noqa: ANN001
     diffs = [JITTER["simclr"][k] - JITTER["scratch"][k] - 2.0 for k in range(3)]
     text, _, mark = table.entry(SIMCLR, ("n25",))
     assert text.startswith(f"{np.mean(diffs):+.2f} [") and mark == "*"
+    assert text.endswith("; 100%") and "; p=" in text  # simclr beats scratch on every seed
+    assert any("Holm-adjusted over the 4 comparisons shown" in n for n in table.notes)
     assert paired_table(frame, "test/mae", "no_such_method", ["sample_size"]) is None
 
 

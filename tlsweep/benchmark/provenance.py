@@ -40,6 +40,7 @@ RESULTS_VERSION = 1
 RESULTS_CODE = "9715dfa85cbb629f49f9313c"
 RESULTS_PACKAGES = ("tlsweep.data", "tlsweep.models", "tlsweep.methods", "tlsweep.train")
 FOOTER_MARK = "tlsweep-provenance"
+OUTPUTS = (":!reports", ":!docs")  # pathspecs a dirty check ignores
 
 
 def digest(parts: Sequence[bytes | str]) -> str:
@@ -84,7 +85,8 @@ def code_version() -> dict[str, Any]:
     commit = _git(root, "rev-parse", "HEAD") if top and Path(top).resolve() == root else None
     dirty = None
     if commit is not None:
-        status = _git(root, "status", "--porcelain", "--untracked-files=no")
+        # the code only: regenerated reports and docs do not make a checkout dirty
+        status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUTS)
         dirty = bool(status)
     from tlsweep.data.synthetic import FORMAT_VERSION
 

@@ -101,8 +101,47 @@ def seed_values(group: pd.DataFrame, metric: str) -> pd.Series:
 
 def paired_summary(a: pd.Series, b: pd.Series) -> Summary:
     """Summary of ``a - b`` over the final seeds both have (Series indexed by final seed)."""
+    return summarize(paired_values(a, b))
+
+
+def paired_values(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """``a - b`` on the final seeds both have (Series indexed by final seed)."""
     common = a.index.intersection(b.index)
-    return summarize(a.loc[common].to_numpy() - b.loc[common].to_numpy())
+    return a.loc[common].to_numpy() - b.loc[common].to_numpy()
+
+
+def paired_test(differences: np.ndarray, higher_is_better: bool) -> dict[str, float]:
+    """The paired t-test of ``differences`` (method − baseline) against 0, and the probability of
+    improvement: the share of paired seeds on which the method is better (ties count half),
+    P(A > B) of Agarwal et al. (2021) for paired runs.
+
+    Returns:
+        ``p`` (two-sided; NaN with fewer than two differences or none that vary) and
+        ``p_better`` (NaN without differences).
+    """
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return {"p": math.nan, "p_better": math.nan}
+    better = (d > 0) if higher_is_better else (d < 0)
+    p_better = float(np.mean(better + 0.5 * (d == 0)))
+    if d.size < 2 or float(d.std(ddof=1)) == 0.0:
+        return {"p": math.nan, "p_better": p_better}
+    return {"p": float(sps.ttest_1samp(d, 0.0).pvalue), "p_better": p_better}
+
+
+def holm(p_values: object) -> np.ndarray:
+    """Holm's step-down adjustment of ``p_values`` for their number of comparisons (NaN kept,
+    and not counted): the family-wise error rate stays at the level used."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def same_test_sets(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -133,8 +172,9 @@ def paired_differences(
 
     Returns:
         One row per (value, match key): the ``match`` columns, ``axis``, ``baseline``,
-        ``paired`` and the :class:`Summary` fields of the paired difference
-        (``value - baseline``).
+        ``paired``, the :class:`Summary` fields of the paired difference (``value - baseline``),
+        its :func:`paired_test` (``p``, ``p_better``) and ``p_holm``, ``p`` adjusted by
+        :func:`holm` over every comparison returned.
     """
     match = tuple(m for m in match if m in frame and m != axis)
     rows = []
@@ -149,7 +189,10 @@ def paired_differences(
             if not same_test_sets(other, base):
                 rows.append(row | {"paired": False})
                 continue
-            summary = paired_summary(seed_values(other, metric), base_values)
-            rows.append(row | {"paired": True} | asdict(summary))
+            differences = paired_values(seed_values(other, metric), base_values)
+            test = paired_test(differences, maximize(metric))
+            rows.append(row | {"paired": True} | asdict(summarize(differences)) | test)
     columns = [*match, axis, "baseline", "paired", "n", "mean", "sd", "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=[*columns, "p", "p_better"])
+    frame["p_holm"] = holm(frame["p"]) if len(frame) else []
+    return frame

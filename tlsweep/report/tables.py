@@ -132,13 +132,16 @@ def paired_table(
             continue
         table.text[(r, c)] = (
             f"{d['mean']:+.{digits}f} [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
+            f"; p={_p(d['p_holm'])}; {_share(d['p_better'])}"
         )
         excludes = (d["ci_low"] > 0) or (d["ci_high"] < 0)
         if excludes:
             table.mark[(r, c)] = SIGNIFICANT
         table.records.append({**d.to_dict(), "metric": metric, "ci_excludes_0": bool(excludes)})
     table.notes.append(
-        f"Method − {baseline} on the same final seeds; {SIGNIFICANT}: the CI excludes 0."
+        f"Method − {baseline} on the same final seeds; {SIGNIFICANT}: the CI excludes 0. "
+        f"p: paired t-test, Holm-adjusted over the {int(diffs['paired'].sum())} comparisons "
+        f"shown; %: P(method better than {baseline}), the share of final seeds on which it is."
     )
     if not unpaired.empty:
         table.notes.append(
@@ -147,6 +150,14 @@ def paired_table(
             "difference is shown; compare their means in the table above"
         )
     return table
+
+
+def _p(value: float) -> str:
+    return "–" if not math.isfinite(value) else (f"{value:.2g}" if value >= 0.001 else "<0.001")
+
+
+def _share(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.0%}"
 
 
 def to_markdown(table: Table) -> str:
