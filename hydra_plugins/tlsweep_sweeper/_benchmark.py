@@ -254,9 +254,11 @@ class Benchmark:
     def _write_benchmark_yaml(self) -> None:
         """Record this command and its cells in the benchmark's spec (:mod:`..spec`)."""
         final = OmegaConf.select(self.cells[0].config, "final", default=None)
+        # the whole command line, so the spec's commands rerun as they ran (-m, the sweep dir)
+        given = [o for o in self.master.hydra.overrides.hydra if not o.startswith("hydra.mode=")]
         spec.record_command(
             self.sweep_dir,
-            self._command(list(self.master.hydra.overrides.task)),
+            self._command(["-m", *given, *self.master.hydra.overrides.task]),
             [c.summary() for c in self.cells if c.is_tlsweep],
             objective=objective_name(self.master),
             direction=str(OmegaConf.select(self.master, "direction", default="minimize")),
