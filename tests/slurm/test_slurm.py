@@ -28,10 +28,12 @@ EPOCH_LINE = re.compile(r"train epoch (\d+)/(\d+)")
 RESUMED = re.compile(r"resumed from \S+last\.pt at epoch (\d+)")
 
 
-# Long enough that a trial outlives SLURM's grace period after a requeue or cancel (KillWait:
-# submitit ignores the SIGTERM, so the job trains on until the SIGKILL; a trial that finished in
-# that time would be told COMPLETE, and a requeued one would start over).
-EPOCHS = 100
+# Long enough that a trial outlives SLURM's grace period after a requeue or cancel (KillWait,
+# 5 s in scripts/slurm-local.sh: submitit ignores the SIGTERM, so the job trains on until the
+# SIGKILL; a trial that finished in that time would be told COMPLETE, and a requeued one would
+# start over). A smoke epoch takes 0.05-0.25 s depending on the machine: 100 epochs were within
+# the grace period on a fast one, so the requeue and cancel tests flaked; 400 take 20 s or more.
+EPOCHS = 400
 
 
 def _epochs(log: str) -> list[int]:
