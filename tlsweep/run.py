@@ -89,13 +89,15 @@ def run(cfg: DictConfig) -> float:
     )
     if job.in_study:
         splits = splits.without("test")  # tuning never sees a test subject
+    digests = split_digests(splits.roles)
     provenance = run_provenance(
         config_hash=checkpoint.hash,
         cohort=cohort_digest,
-        splits=split_digests(splits.roles),
+        splits=digests,
         device=str(device),
         command=command_line(_task_override_list()),
     )
+    record = {"placement": placement, "provenance": provenance}  # into metrics.json
     if source.shuffle_labels:  # the negative control: permuted among the source subjects only
         pool = [*splits["source"], *splits["source_val"]]
         cohort = replace(cohort, table=source.shuffled(cohort.table, pool, cfg.split.seed))
@@ -114,8 +116,8 @@ def run(cfg: DictConfig) -> float:
     with open_tracker(cfg, choices, job) as tracker:
         link_trial(job, tracker.run_id, out)
         tracker.set_tags({f"tlsweep.provenance.{k}": v for k, v in provenance.items()})
-        data_digests = {"cohort": cohort_digest, **split_digests(_nonempty(splits.roles))}
-        tracker.log_datasets(run_choices(cfg)["dataset"], data_digests)
+        used = {role: digests[role] for role, ids in splits.roles.items() if ids}
+        tracker.log_datasets(run_choices(cfg)["dataset"], {"cohort": cohort_digest, **used})
         tracker.log_artifact(_write(out / layout.SPLITS_FILE, splits.to_frame()))
         ctx = Context(
             cohort=cohort,
@@ -136,7 +138,6 @@ def run(cfg: DictConfig) -> float:
             scores = source_scores(method, ctx)
             tracker.log_metrics(scores)
             objective = cfg.hpo.source_objective
-            record = {"placement": placement, "provenance": provenance}
             _write_metrics(out, cfg, job, record, tracker, scores, started, objective, None)
             return _objective_value(scores, objective)
         model = prepare_model(method, ctx, encoder)
@@ -158,7 +159,6 @@ def run(cfg: DictConfig) -> float:
             hooks=hooks,
         )
         metrics = _final_evaluation(cfg, model, ctx, tracker, out, result, test=not job.in_study)
-        record = {"placement": placement, "provenance": provenance}
         _write_metrics(out, cfg, job, record, tracker, metrics, started, cfg.objective, result)
     checkpoint.path.unlink(missing_ok=True)  # finished: nothing left to resume
     return result.best_value
@@ -271,10 +271,6 @@ def _task_override_list() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def _nonempty(roles: dict[str, list[str]]) -> dict[str, list[str]]:
-    return {role: ids for role, ids in roles.items() if ids}
 
 
 def _write(path: Path, frame: Any) -> Path:

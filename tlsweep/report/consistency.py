@@ -95,9 +95,8 @@ def provenance_summary(spec: dict, frame: pd.DataFrame) -> list[tuple[str, str]]
         spec: ``benchmark.yaml`` (its ``commands``).
         frame: the rows (their provenance columns, where recorded).
     """
-    commands = spec.get("commands") or [spec.get("command") or "?"]
+    commands, finals = _commands(spec), _finals(frame)
     lines = [("command", f"`{c}`") for c in commands]
-    finals = frame[frame["status"] == "ok"] if "status" in frame else frame
     if finals.empty or "git_commit" not in finals:
         return [*lines, ("provenance", "not recorded (results of an older tlsweep)")]
     code = finals.apply(_code_label, axis=1)
@@ -129,8 +128,7 @@ def _code_label(row: pd.Series) -> str:
 def rows_footer(spec: dict, frame: pd.DataFrame) -> str:
     """The machine-readable footer of a report: the commands and the code its rows recorded
     (the first final seed's, when they agree; none when the rows recorded none)."""
-    commands = spec.get("commands") or [spec.get("command") or "?"]
-    finals = frame[frame["status"] == "ok"] if "status" in frame else frame
+    commands, finals = _commands(spec), _finals(frame)
     if finals.empty or any(k not in finals for k in CODE_KEYS):
         return ""  # nothing recorded: the report is a claim (tests/benchmark/test_reports.py)
     code = finals[list(CODE_KEYS)].drop_duplicates()
@@ -140,3 +138,11 @@ def rows_footer(spec: dict, frame: pd.DataFrame) -> str:
     cohort = str(digests[0]) if len(digests) == 1 else None
     recorded = json.loads(code.iloc[[0]].to_json(orient="records"))[0]  # plain JSON types
     return report_footer(commands, cohort, recorded)
+
+
+def _commands(spec: dict) -> list[str]:
+    return spec.get("commands") or [spec.get("command") or "?"]
+
+
+def _finals(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"] == "ok"] if "status" in frame else frame
