@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow test-slurm test-all lint format clean \
+.PHONY: install demo test test-slow test-slurm test-all lint format docs clean \
 	table-learning-curve table-encoders table-tuning table-stages table-transfer \
 	scaling throughput benchmark-cost reports
 
@@ -12,8 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# the docs extra too: the slow tests build the documentation site
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,6 +40,10 @@ lint: install
 
 format: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+# -E: read every page afresh, so a warning is reported on every build, not only the first
+docs: install  ## the documentation site, nitpicky, warnings as errors: docs/_build/html/index.html
+	$(BIN)/sphinx-build -E -W --keep-going -n -b html docs docs/_build/html
 
 # ---- thesis tables: `make table-learning-curve SIZE=small|full [ARGS="hydra/launcher=slurm ..."]`
 # Each runs one benchmark (conf/experiment/bench_$(SIZE).yaml: equal-budget TPE per cell, final
@@ -77,12 +82,13 @@ table-stages: install  ## target-only vs source-then-target tuning of the pretra
 	$(REPORT) multirun/stages-$(SIZE) --name stages-$(SIZE) --cols stage
 
 clean:
-	rm -rf $(VENV) outputs multirun mlflow.db mlruns .pytest_cache
+	rm -rf $(VENV) outputs multirun mlflow.db mlruns .pytest_cache \
+	  docs/_build docs/api/generated docs/results/reports
 
 # ---- measurements (benchmarks/, printing side-by-side tables; never timed tests) ----
 BENCH_ARGS ?=
 
-table-transfer: install  ## planted transfer recovered? reports/transfer_recovery.md (<= 30 min on 2 cores)
+table-transfer: install  ## planted transfer recovered? reports/transfer_recovery.md (about 35 min on 2 cores)
 	$(BIN)/python benchmarks/transfer_recovery.py $(BENCH_ARGS)
 
 scaling: install  ## the same 8-trial sweep with 1, 2, 4 workers: reports/scaling.{md,png}

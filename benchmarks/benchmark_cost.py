@@ -34,6 +34,8 @@ from pathlib import Path
 
 from _report import footer
 
+from tlsweep.benchmark.layout import JOB_LOG
+
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]\[([\w.]+)\]\[\w+\] - (.*)$")
 PHASES = ("job set-up", "data + build", "pretraining", "training", "evaluation", "wrap-up")
@@ -53,7 +55,7 @@ def log_events(path: Path) -> list[tuple[float, str]]:
 
 def phases(job: Path, started: float | None) -> dict[str, float]:
     """Seconds per phase of one job folder (a trial or a final seed), from its log."""
-    events = log_events(job / "tlsweep.log")
+    events = log_events(job / JOB_LOG)
     end = (job / "metrics.json").stat().st_mtime
     times = [t for t, _ in events]
     first = times[0]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import readable
@@ -64,6 +65,7 @@ def test_smoke_run_logs_val_and_test_metrics(tmp_path: Path, cache_dir: Path) ->
     assert list(tmp_path.glob("outputs/*/*/.hydra/config.yaml"))
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_multirun_over_methods_and_a_user_preset(tmp_path: Path, cache_dir: Path) -> None:
     presets = tmp_path / "my_conf" / "experiment"
     presets.mkdir(parents=True)
@@ -86,6 +88,7 @@ def test_multirun_over_methods_and_a_user_preset(tmp_path: Path, cache_dir: Path
     assert all(r.data.params["train.epochs"] == "1" for r in runs)
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
     tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -127,6 +130,7 @@ def test_hpo_study_tunes_runs_reports_epochs_and_nests_mlflow_runs(
     assert best.data.metrics["val/mae"] == results["best_value"]
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_group_sweep_under_hpo_runs_one_study_per_cell(tmp_path: Path, cache_dir: Path) -> None:
     import csv
 

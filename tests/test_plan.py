@@ -154,7 +154,9 @@ def test_the_cost_comes_from_earlier_trials_when_there_are_some(
     assert result.returncode == 0, result.stderr[-2000:]
     # median of the finished trials (200 s) x 18 jobs = 1.00 h
     (row,) = [r for r in result.stdout.splitlines() if r.startswith(cell.name)]
-    assert row.split()[1:6] == ["10", "0", "8", "18", "1.00"] and "from 3 earlier trials" in row
+    # trials, stage 1, total trials, final seeds, jobs, hours
+    assert row.split()[1:7] == ["10", "0", "10", "8", "18", "1.00"]
+    assert "from 3 earlier trials" in row
     assert "estimated cost 1.00 CPU-hours (from 3 earlier trials)" in result.stdout
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conf_options import run_with_plugins
 
 NEW_ENCODER = '''
@@ -37,6 +39,7 @@ NEW_ENCODER = '''
     '''
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_a_new_encoder_enters_the_suites_without_editing_a_test(tmp_path: Path) -> None:
     files = {
         "mod/plainnet.py": NEW_ENCODER,

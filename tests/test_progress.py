@@ -18,6 +18,8 @@ import sys
 import termios
 import time
 
+import pytest
+
 from tlsweep.progress import progress_bar
 
 TRAIN = """
@@ -80,6 +82,7 @@ def test_piped_stderr_gets_one_line_per_epoch_and_no_bar() -> None:
         assert sum(line.startswith(expected) for line in lines) == 1, err
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_a_terminal_gets_the_bar_and_the_epoch_lines() -> None:
     err = _on_terminal([sys.executable, "-c", TRAIN])
     # a pty turns "\n" into "\r\n", so look for the bar itself, redrawn in place

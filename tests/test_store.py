@@ -119,6 +119,7 @@ def test_dead_server_fails_fast_in_one_line(monkeypatch: pytest.MonkeyPatch) -> 
     assert f"tracking.uri={uri}" in message and "\n" not in message
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_live_server_passes_the_probe(mlflow_server: str, tmp_path: Path) -> None:
     note = tmp_path / "note.txt"
     note.write_text("served\n")

@@ -100,7 +100,9 @@ def run(cfg: DictConfig) -> float:
     record = {"placement": placement, "provenance": provenance}  # into metrics.json
     if source.shuffle_labels:  # the negative control: permuted among the source subjects only
         pool = [*splits["source"], *splits["source_val"]]
-        cohort = replace(cohort, table=source.shuffled(cohort.table, pool, cfg.split.seed))
+        cohort = replace(
+            cohort, table=source.shuffled(cohort.table, pool, cfg.split.seed, run_seed=cfg.seed)
+        )
     target.fit_scaler(cohort.table.loc[splits["train"], target.column])
     source.fit_scaler(cohort.table.loc[splits["source"], source.column])
     method = build_method(cfg.method)
@@ -116,6 +118,7 @@ def run(cfg: DictConfig) -> float:
     with open_tracker(cfg, choices, job) as tracker:
         link_trial(job, tracker.run_id, out)
         tracker.set_tags({f"tlsweep.provenance.{k}": v for k, v in provenance.items()})
+        tracker.set_tags(method.label_use(stage1=job.role == "source").tags())  # labels, roles
         used = {role: digests[role] for role, ids in splits.roles.items() if ids}
         tracker.log_datasets(run_choices(cfg)["dataset"], {"cohort": cohort_digest, **used})
         tracker.log_artifact(_write(out / layout.SPLITS_FILE, splits.to_frame()))
@@ -190,9 +193,13 @@ def _final_evaluation(
 ) -> dict[str, float]:
     """Score the restored best epoch on val (and once on test, unless tuning); log it all.
 
+    Beside each, the trivial predictor fitted on the training labels
+    (:func:`~tlsweep.train.baseline.final_baselines`: ``baseline/val/…``, ``baseline/test/…``).
     The metrics are logged one step after the last epoch, so MLflow's summary value of
     ``val/mae`` (the value at the highest step) is the selected model's, not the last epoch's.
     """
+    from tlsweep.train.baseline import final_baselines
+
     metrics, frames = {"best_epoch": float(result.best_epoch)}, []
     splits = ["test"] if test else []
     if result.val_predictions is not None:  # the restored model's val scores are known already
@@ -207,6 +214,8 @@ def _final_evaluation(
         )
         metrics.update(values)
         frames.append(frame)
+    roles = ["val", "test"] if test else ["val"]  # a tuning trial never touches test labels
+    metrics.update(final_baselines(ctx.target_task, ctx.cohort.table, ctx.splits, roles))
     named = {f"final/{k}" if k == "best_epoch" else k: v for k, v in metrics.items()}
     tracker.log_metrics(named, step=len(result.history))
     import pandas as pd
@@ -238,7 +247,6 @@ def _write_metrics(
     result: FitResult | None,
 ) -> None:
     """``metrics.json``: what this run scored, for the benchmark tables (written atomically)."""
-    import json
 
     record = {
         "role": job.role,
@@ -255,9 +263,7 @@ def _write_metrics(
         "status": "ok",
         **extra,  # placement (slot, share, device) and provenance
     }
-    tmp = out / f"{layout.METRICS_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(out / layout.METRICS_FILE)
+    layout.write_record(out, record)
 
 
 def _task_overrides() -> dict[str, str]:

@@ -53,6 +53,13 @@ class HpoStage(StrEnum):
     source_then_target = "source_then_target"
 
 
+class HpoBudget(StrEnum):
+    """``hpo.budget``: how stage 1 of ``source_then_target`` counts against ``n_trials``."""
+
+    additional = "additional"
+    shared = "shared"
+
+
 TASK_TYPES = tuple(t.value for t in TaskType)
 
 
@@ -66,6 +73,9 @@ class TaskConfig:
     # true: labels permuted among the source subjects before any use (a negative control:
     # supervised pretraining on shuffled labels must not transfer)
     shuffle_labels: bool = False
+    # a binary classification task's positive label (its precision, recall, F1 and AUROC);
+    # null: the second label in sorted order (M of F/M, 1 of 0/1)
+    positive: str | None = None
 
 
 @dataclass
@@ -145,8 +155,14 @@ class HpoConfig:
     # target_only: tune fine-tuning, pretraining at its defaults; joint: both in one study;
     # source_then_target: tune pretraining on source_objective first, then fine-tuning
     stage: HpoStage = HpoStage.target_only
-    source_trials: int | None = None  # stage-1 budget of source_then_target (null: n_trials)
+    # stage-1 trials of source_then_target; null: n_trials (budget=additional), or half of
+    # n_trials rounded down (budget=shared)
+    source_trials: int | None = None
     source_objective: str = "source_val/loss"  # minimised in stage 1
+    # additional: stage 1's trials come on top of hydra.sweeper.n_trials (stage 2 gets n_trials);
+    # shared: n_trials is the cell's total, stage 2 gets n_trials - stage 1's, so a target_only
+    # and a source_then_target cell compare at equal total trials
+    budget: HpoBudget = HpoBudget.additional
 
 
 @dataclass

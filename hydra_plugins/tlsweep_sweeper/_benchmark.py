@@ -8,8 +8,10 @@ idles at one cell's tail, and every cell still gets exactly ``n_trials``. When a
 done, its best configuration is rerun with ``final.seeds`` seeds (the same seeds for every cell,
 so methods compare paired), each judged once on the test split. A two-stage cell
 (``hpo.stage=source_then_target``) first tunes its pretraining on a source-side objective, then
-its fine-tuning with that stage's best fixed. Rerunning the command resumes every study and
-skips finished final seeds. The folder layout is :mod:`tlsweep.benchmark.layout`.
+its fine-tuning with that stage's best fixed; ``hpo.budget`` says whether stage 1's trials come
+on top of ``n_trials`` or out of it (:func:`tlsweep.benchmark.cells.stage_budget`). Rerunning
+the command resumes every study and skips finished final seeds. The folder layout is
+:mod:`tlsweep.benchmark.layout`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from hydra_plugins.tlsweep_sweeper._settings import (
 from hydra_plugins.tlsweep_sweeper._study import STEP_ATTR, CellStudy, Pending
 from hydra_plugins.tlsweep_sweeper.storage import storage_spec
 from tlsweep.benchmark import layout, spec
-from tlsweep.benchmark.cells import stage
+from tlsweep.benchmark.cells import stage, stage_budget
 from tlsweep.benchmark.record import check_study, claim_folder
 
 log = logging.getLogger(__name__)
@@ -109,8 +111,9 @@ class Benchmark:
         if mode != "target_only" and not pretrain:
             log.info(f"{name}: the method has no pretraining to tune; hpo.stage={mode} ignored")
         common = {"config": config, "compose": self.compose, "arguments": arguments, "cell": name}
-        if mode == "source_then_target" and pretrain:
-            source_trials = OmegaConf.select(config, "hpo.source_trials", default=None)
+        # stage 1's trials, and whether they come out of n_trials (hpo.budget=shared)
+        budget = stage_budget(config) if mode == "source_then_target" and pretrain else None
+        if budget is not None:
             cell.stages.append(
                 CellStudy(
                     settings,
@@ -120,7 +123,7 @@ class Benchmark:
                     space_defaults=pretrain,
                     role="source",
                     directions=["minimize"],
-                    n_trials=settings.n_trials if source_trials is None else int(source_trials),
+                    n_trials=budget.stage1,
                     **common,
                 )
             )
@@ -133,6 +136,7 @@ class Benchmark:
                 subdir=subdir,
                 study_name=study_name,
                 space_defaults=own,
+                n_trials=None if budget is None else budget.stage2,
                 **common,
             )
         )

@@ -46,6 +46,8 @@ class Cell:
         self.finals_failed: set[int] = set()
         self.finals_done: set[int] = set()  # checked against the selection once it is known
         self._finals_checked = False
+        # the labels and roles its method reads (plan_check.label_use_record), once validated
+        self.label_use: dict[str, list[str]] | None = None
 
     def close(self) -> None:
         """Release the locks of this cell's studies."""
@@ -128,6 +130,11 @@ class Cell:
             "variant": self.record["variant"] if self.record else "",
             "n_trials": target.n_trials,
             "stage1_trials": stage1.n_trials if stage1 else 0,
+            "budget": str(OmegaConf.select(self.config, "hpo.budget", default="additional")),
+            # random start-up trials of each study's sampler (null: no start-up phase)
+            "startup_trials": target.startup,
+            "stage1_startup_trials": stage1.startup if stage1 else None,
+            "label_use": self.label_use,
             "study_name": target.study.study_name,
             "storage": target.storage,
         }

@@ -26,6 +26,7 @@ from tlsweep.benchmark.cells import (
     check_stage,
     check_untuned,
     split_cells,
+    stage_budget,
     sweeper_settings,
 )
 
@@ -75,6 +76,7 @@ class SweepDriver:
                 config = cell_config(self.config, loader, rest, cell) if cell else self.config
                 check_stage(config)
                 check_untuned(config)
+                stage_budget(config)  # a split that leaves a stage no trial: before any write
                 settings = OmegaConf.create(sweeper_settings(config)) if cell else self.s
                 name = cell_name(config) or _slug(cell)
                 log.info("cell %s: %s", name or "-", " ".join(cell) or "(no cell axes)")
@@ -90,19 +92,23 @@ class SweepDriver:
         return studies[0] if len(studies) == 1 else studies
 
     def _validate(self, bench: Benchmark) -> None:
-        """Build every tlsweep cell on tiny shapes before any job is queued."""
+        """Build every tlsweep cell on tiny shapes before any job is queued; keep what each
+        cell's method declares it reads (for ``benchmark.yaml``)."""
         named = {c.name: c.config for c in bench.cells if c.is_tlsweep}
         if not named:
             return
         try:
-            from tlsweep.benchmark.plan import validate_cells
+            from tlsweep.benchmark.plan import check_cells
         except ImportError:  # a Hydra app that uses the sweeper without tlsweep's trainer
             return
         try:
-            problems = validate_cells(named)
+            result = check_cells(named, calibrate=None)
         except RuntimeError as e:  # the checker itself broke: say so, do not block the sweep
             log.warning(f"cells not validated before launching: {e}")
             return
+        for cell in bench.cells:
+            cell.label_use = result["info"].get(cell.name, {}).get("label_use")
+        problems = result["problems"]
         if problems:
             from hydra_plugins.tlsweep_sweeper._settings import SweeperConfigError
 

@@ -52,12 +52,14 @@ from hydra_plugins.tlsweep_sweeper._space import (
     param_lines,
 )
 from hydra_plugins.tlsweep_sweeper.storage import PRUNER_ATTR, open_storage, storage_spec
+from tlsweep.benchmark.cells import startup_trials
 from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.errors import explain
 
 log = logging.getLogger(__name__)
 
 ERROR_ATTR, STEP_ATTR = "tlsweep:error", "tlsweep:step"
+STARTUP_ATTR = "tlsweep:n_startup_trials"  # the start-up in effect for the latest session
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -98,6 +100,8 @@ class CellStudy:
 
     Attributes:
         fixed: overrides every trial gets after ``arguments`` (e.g. stage 1's best).
+        startup: the sampler's random start-up trials (``n_startup_trials``, fitted to
+            ``n_trials`` when null), or None for a sampler without a start-up phase.
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class CellStudy:
         self.fixed: list[str] = []
         self.running, self.step, self.stopping = 0, 0, False
         self.n_trials = settings.n_trials if n_trials is None else n_trials
+        self.startup = startup_trials(_container(settings.sampler), self.n_trials)
         # before the study is touched: a second sweeper would FAIL the first one's trials
         self.lock: StudyLock | None = claim(folder, study_name)
         try:
@@ -164,6 +169,8 @@ class CellStudy:
         if n_old:
             log.info(f"resuming study {name!r} ({n_old} trials) from {self.storage}")
         study.sampler = self._build_sampler(n_old)
+        if self.startup is not None:
+            study.set_user_attr(STARTUP_ATTR, self.startup)
         study.set_user_attr(PRUNER_ATTR, _container(self.s.pruner))
         objective = OmegaConf.select(self.config, "objective", default=None)
         if self.role == "source":
@@ -177,6 +184,8 @@ class CellStudy:
     def _build_sampler(self, n_old: int) -> optuna.samplers.BaseSampler:
         cfg = _container(self.s.sampler) or {}
         cfg.setdefault("_target_", "optuna.samplers.TPESampler")
+        if self.startup is not None:
+            cfg["n_startup_trials"] = self.startup  # null: fitted to this study's n_trials
         if cfg.get("seed") is not None:
             # a resumed study must not replay the first session's random draws
             cfg["seed"] = int(cfg["seed"]) + n_old

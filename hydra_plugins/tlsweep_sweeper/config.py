@@ -6,9 +6,12 @@ pruners are config groups (``hydra/sweeper/sampler=tlsweep_gp``,
 ``hydra/sweeper/pruner=tlsweep_median``) so a choice replaces the whole node instead of merging
 one sampler's arguments into another's. Each option is a dataclass with the constructor
 arguments of its Optuna class, so ``hydra.sweeper.sampler.n_startup_trials=5`` works without
-``+`` and a typo fails at compose time. The options carry a ``tlsweep_`` prefix: ConfigStore is
-one namespace shared by every installed plugin, and hydra-optuna-sweeper registers ``tpe``,
-``random``, ``median``... in the same groups, so equal names would replace each other's nodes.
+``+`` and a typo fails at compose time. TPE's and GP's ``n_startup_trials`` default to null,
+"fitted to the study's budget" (:func:`tlsweep.benchmark.cells.fitted_startup`): Optuna's fixed
+10 would make a study of 4 trials a random search without saying so; a value given always wins.
+The options carry a ``tlsweep_`` prefix: ConfigStore is one namespace shared by every installed
+plugin, and hydra-optuna-sweeper registers ``tpe``, ``random``, ``median``... in the same groups,
+so equal names would replace each other's nodes.
 """
 
 # No `from __future__ import annotations` here: Hydra's plugin scan runs this module without
@@ -41,7 +44,8 @@ class TPESamplerConf(RandomSamplerConf):
     prior_weight: float | None = None
     consider_magic_clip: bool | None = None
     consider_endpoints: bool | None = None
-    n_startup_trials: int = 10
+    # None: fitted to the study's n_trials (tlsweep.benchmark.cells.fitted_startup)
+    n_startup_trials: int | None = None
     n_ei_candidates: int = 24
     multivariate: bool = True
     group: bool = False
@@ -63,7 +67,7 @@ class GPSamplerConf(RandomSamplerConf):
 
     _target_: str = "optuna.samplers.GPSampler"
     independent_sampler: Any = None
-    n_startup_trials: int = 10
+    n_startup_trials: int | None = None  # None: fitted to n_trials, as for TPE
     deterministic_objective: bool = False
     constraints_func: Any = None
     warn_independent_sampling: bool = True

@@ -4,7 +4,7 @@ The string is an RDB URL (``sqlite:///…``, ``postgresql://…``) or a path to 
 file. The journal is the default: one append-only file in the sweep dir, locked with symlinks,
 which Optuna documents as safe on NFS, so SLURM jobs on other nodes can report to it. A journal
 torn by a writer that was killed mid-append is repaired, with a backup and a warning (see
-:mod:`._journal`). SQLite gets a long busy timeout because every running trial writes its
+``_journal``). SQLite gets a long busy timeout because every running trial writes its
 intermediate values to it. A storage that cannot be created or opened (its folder under a
 regular file, no permission, a server that does not answer) is refused in one line naming
 ``hydra.sweeper.storage``; :func:`storage_spec` checks the folder before the sweeper writes

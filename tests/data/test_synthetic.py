@@ -150,6 +150,7 @@ def test_concurrent_callers_share_one_cohort(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "c.lock"]  # no temp dirs left
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_a_script_without_a_main_guard_fails_fast_instead_of_hanging(tmp_path: Path) -> None:
     """Spawned workers re-import an unguarded script, which asks for the same cohort again.
     Without care that worker waits on its parent's lock and the parent on the worker: forever.

@@ -8,6 +8,7 @@ added as one ``.py`` and one ``.yaml`` enters every test here (shown by
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from hydra.utils import get_class
@@ -22,16 +24,20 @@ from omegaconf import OmegaConf
 
 from hydra_plugins.tlsweep_searchpath.searchpath import user_conf_dir
 from tests.conf_options import run_with_plugins
+from tlsweep.data.splits import Splits
 from tlsweep.errors import ConfigError
 from tlsweep.methods.assemble import (
     SWEEPER_KEYS,
     build_method,
     prepare_model,
     pretrain_spec,
+    reseed,
     source_scores,
 )
-from tlsweep.methods.base import HELD_OUT_ROLES, Method, PretrainingMethod
+from tlsweep.methods.base import HELD_OUT_ROLES, Context, Method, PretrainingMethod
 from tlsweep.methods.cache import cache_key
+from tlsweep.methods.labels import META, SOURCE_TASK, TARGET_TASK, LabelUse
+from tlsweep.methods.simclr import SimCLR
 from tlsweep.models.base import Head, Network
 from tlsweep.tracking.protocol import NullTracker
 from tlsweep.train.data import Batch, to_device
@@ -241,6 +247,140 @@ def test_fine_tuning_is_identical_after_a_miss_a_hit_and_no_cache(tiny, name: st
         assert all(torch.equal(weights[k], weights_again[k]) for k in weights)
 
 
+# ---- label use: what a method declares it reads, checked against what it reads ----
+
+SOURCE_ROLES = {"source", "source_val"}
+# every pretraining method, and simclr's y-aware variant (whose declaration changes with sigma)
+PRETRAINING_RUNS = [pytest.param(m, (), id=m) for m in PRETRAINING] + [
+    pytest.param("simclr", ("method.sigma=5.0",), id="simclr_yaware")
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadingSplits(Splits):
+    """Splits that remember which roles were asked for."""
+
+    read: set[str] = dataclasses.field(default_factory=set)
+
+    def __getitem__(self, role: str) -> list[str]:
+        self.read.add(role)
+        return super().__getitem__(role)
+
+
+def reading(ctx: Context) -> Context:
+    return dataclasses.replace(ctx, splits=ReadingSplits(dict(ctx.splits.roles)))
+
+
+def scrambled(ctx: Context, use: LabelUse) -> Context:
+    """``ctx`` with all it does not declare changed: label columns permuted, images redrawn."""
+    rng = np.random.default_rng(1)
+    table, images = ctx.cohort.table.copy(), np.array(ctx.cohort.images, copy=True)
+    tasks = {TARGET_TASK: ctx.target_task.column, SOURCE_TASK: ctx.source_task.column}
+    kept = {tasks[label] for label in use.labels if label in tasks} | set(use.meta_columns)
+    for column in set(table.columns) - kept:
+        table[column] = rng.permutation(table[column].to_numpy())
+    hidden = [
+        pid for role, ids in ctx.splits.roles.items() if role not in use.roles for pid in ids
+    ]
+    rows = [table.index.get_loc(pid) for pid in hidden]
+    images[rows] = rng.normal(size=(len(rows), *images.shape[1:])).astype(images.dtype)
+    cohort = dataclasses.replace(ctx.cohort, table=table, images=images)
+    return dataclasses.replace(ctx, cohort=cohort)
+
+
+def pretrained_state(method: PretrainingMethod, ctx: Context) -> dict[str, torch.Tensor]:
+    reseed(ctx.seed)
+    return method.pretrain(ctx, NullTracker()).state
+
+
+def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_label_use_is_declared_from_the_configuration(tiny, name: str) -> None:
+    cfg, _ = tiny(f"method={name}")
+    method = build_method(cfg.method)
+    use = method.label_use()
+    assert isinstance(use, LabelUse)
+    assert TARGET_TASK in use.labels and "train" in use.roles, "every method fine-tunes"
+    assert all(
+        label in (TARGET_TASK, SOURCE_TASK) or label.startswith(META) for label in use.labels
+    )
+    assert set(method.unlabelled_roles()) <= set(use.roles)
+    assert use.tags() == {
+        "tlsweep.labels": ",".join(use.labels),
+        "tlsweep.roles": ",".join(use.roles),
+    }
+    if isinstance(method, PretrainingMethod):
+        pretraining, stage1 = method.pretrain_label_use(), method.label_use(stage1=True)
+        assert set(pretraining.roles) <= SOURCE_ROLES, "a pretraining sees the source set only"
+        assert TARGET_TASK not in stage1.labels and set(stage1.roles) <= SOURCE_ROLES
+        assert SOURCE_TASK in stage1.labels, "stage 1 is scored on the source task"
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_unlabelled_images_come_from_the_declared_roles(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}")
+    for flag in [True, False] if "use_target_unlabelled" in cfg.method else [None]:
+        node = (
+            cfg.method
+            if flag is None
+            else OmegaConf.merge(cfg.method, {"use_target_unlabelled": flag})
+        )
+        method, seen = build_method(node), reading(ctx)
+        unlabelled = method.unlabelled(seen)
+        declared = set(method.label_use().roles) - {"train"}  # train's images come labelled
+        assert seen.splits.read <= declared, f"read {seen.splits.read - declared} undeclared"
+        ids = set() if unlabelled is None else set(unlabelled.ids)
+        assert ids <= {pid for role in declared for pid in ctx.splits[role]}
+
+
+@pytest.mark.parametrize(("name", "overrides"), PRETRAINING_RUNS)
+def test_a_pretraining_reads_only_what_it_declares(tiny, name: str, overrides: tuple) -> None:
+    """The roles it asks for are declared, and scrambling the rest changes no weight."""
+    cfg, ctx = tiny(f"method={name}", *overrides)
+    method = build_method(cfg.method)
+    declared, seen = method.pretrain_label_use(), reading(ctx)
+    clean = pretrained_state(method, seen)
+    assert seen.splits.read <= set(declared.roles), seen.splits.read - set(declared.roles)
+    assert same_state(clean, pretrained_state(method, scrambled(ctx, declared)))
+
+
+@pytest.mark.parametrize("name", PRETRAINING)
+def test_stage_one_reads_only_what_it_declares(tiny, name: str) -> None:
+    cfg, ctx = tiny(f"method={name}", "pretrain.cache=false")
+    method = build_method(cfg.method)
+    declared = method.label_use(stage1=True)
+    assert source_scores(method, ctx) == source_scores(method, scrambled(ctx, declared))
+
+
+class HidesItsMeta(SimCLR):
+    """y-aware SimCLR that does not declare the column it weights by: the check must see it."""
+
+    def pretrain_label_use(self) -> LabelUse:
+        return LabelUse((), ("source", "source_val"))
+
+
+def test_the_check_catches_an_undeclared_label(tiny) -> None:
+    cfg, ctx = tiny("method=simclr", "method.sigma=5.0")
+    method = HidesItsMeta(**build_method(cfg.method).init_args)
+    declared = method.pretrain_label_use()
+    assert not same_state(
+        pretrained_state(method, ctx), pretrained_state(method, scrambled(ctx, declared))
+    )
+
+
+def test_simclr_declares_the_meta_column_only_when_y_aware(tiny) -> None:
+    cfg, _ = tiny("method=simclr")
+    plain = build_method(cfg.method)
+    yaware = build_method(OmegaConf.merge(cfg.method, {"sigma": 2.0, "meta_column": "age"}))
+    assert plain.label_use().labels == (TARGET_TASK,)
+    assert yaware.label_use().labels == ("meta:age", TARGET_TASK)
+    assert yaware.label_use(stage1=True).labels == ("meta:age", SOURCE_TASK)
+    assert plain.label_use().roles == ("source", "source_val", "train")
+
+
 NEW_METHODS = {
     "contract_demo.py": '''
         """Two methods that live outside tlsweep: one keeps the contract, one breaks it."""
@@ -302,10 +442,42 @@ def test_a_new_method_enters_the_suite_without_editing_a_test(tmp_path: Path) ->
     ran = run_with_plugins(tmp_path, files, [__file__], "scaled_init or leaky")
     outcomes = {name: outcome for name, outcome in ran.items() if outcome != "skipped"}
     scaled = {name for name in outcomes if name.endswith("[scaled_init]")}
-    assert len(scaled) == 7 and all(outcomes[n] == "passed" for n in scaled), outcomes
+    assert len(scaled) == 11 and all(outcomes[n] == "passed" for n in scaled), outcomes
     leaky = {name: outcome for name, outcome in outcomes.items() if name.endswith("[leaky]")}
     assert leaky == {
         "test_loss_is_a_scalar_with_a_gradient[leaky]": "passed",
         "test_unlabelled_images_are_none_or_never_held_out[leaky]": "failed",
         "test_search_spaces_split_by_stage[leaky]": "passed",
+        "test_label_use_is_declared_from_the_configuration[leaky]": "passed",
+        "test_unlabelled_images_come_from_the_declared_roles[leaky]": "failed",
     }
+
+
+def readme_methods() -> dict[str, dict[str, str]]:
+    """The README's methods table: method → column → cell text."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("<!-- docs:methods-table -->")[1].split("<!-- /docs:methods-table -->")[0]
+    lines = [
+        [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        for line in table.strip().splitlines()
+    ]
+    header, rows = lines[0], lines[2:]
+    return {row[0].strip("`"): dict(zip(header, row, strict=True)) for row in rows}
+
+
+@pytest.mark.parametrize(
+    "name", ["scratch", "pretrain_freeze", "simclr", "vat", "warp_consistency"]
+)
+def test_the_readme_methods_table_matches_the_declarations(tiny, name: str) -> None:
+    cfg, _ = tiny(f"method={name}")
+    method = build_method(cfg.method)
+    row = readme_methods()[name]
+    said = {"target task": TARGET_TASK, "source task": SOURCE_TASK}
+    stated = {label for words, label in said.items() if words in row["labels used"]}
+    used = method.label_use()
+    if isinstance(method, PretrainingMethod):  # what stage 1 of source_then_target adds
+        used |= method.label_use(stage1=True)
+    assert stated == {label for label in used.labels if not label.startswith(META)}, row
+    roles = {"source": "source", "source_val": "source", "train": "target training"}
+    for role in used.roles:
+        assert roles[role] in row["subjects used"] or row["subjects used"].startswith("as "), role

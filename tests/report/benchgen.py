@@ -32,6 +32,13 @@ JITTER = {
 }
 FIRST_SEED = 1000
 UNTUNED_PENALTY = 1.5
+BASELINE = 16.0  # the mean predictor's test MAE at n=25, before the seed's effect
+
+
+def baseline_mae(n_train: int, k: int) -> float:
+    """The mean predictor's test MAE on final seed ``FIRST_SEED + k``: the same for every method
+    of a sample size (it depends only on the seed's training labels)."""
+    return BASELINE - 0.2 * math.log(n_train / 25) + SEED_EFFECT[k]
 
 
 def final_mae(method: str, n_train: int, k: int, untuned: bool = False) -> float:
@@ -67,12 +74,14 @@ def make_benchmark(
     methods: tuple[str, ...] = ("scratch", "simclr", "pretrain_freeze"),
     sizes: tuple[str, ...] = ("n25", "n100"),
     seeds: int = 3,
-    n_trials: int = 6,
+    n_trials: int = 12,
     untuned: tuple[str, ...] = (),
     tracking_uri: str | None = None,
+    baseline: bool = True,
 ) -> Path:
     """Write a benchmark of ``methods`` × ``sizes`` (tuned with TPE, ``n_trials`` each), plus
-    untuned twins of the ``untuned`` methods, with ``seeds`` final seeds per cell.
+    untuned twins of the ``untuned`` methods, with ``seeds`` final seeds per cell; with
+    ``baseline``, each final seed also records the mean predictor's metrics (``baseline/...``).
 
     Returns:
         The benchmark folder (``root``).
@@ -80,7 +89,7 @@ def make_benchmark(
     root.mkdir(parents=True, exist_ok=True)
     cells = [(m, s, "tpe") for m in methods for s in sizes]
     cells += [(m, s, "untuned") for m in untuned for s in sizes]
-    specs = [_cell(root, m, s, t, seeds, n_trials, tracking_uri) for m, s, t in cells]
+    specs = [_cell(root, m, s, t, (seeds, n_trials, baseline), tracking_uri) for m, s, t in cells]
     spec = {
         "command": f"tlsweep -m method={','.join(methods)} sample_size={','.join(sizes)} hpo=tpe",
         "objective": "val/mae",
@@ -93,8 +102,9 @@ def make_benchmark(
 
 
 def _cell(
-    root: Path, method: str, size: str, tuning: str, seeds: int, n_trials: int, uri: str | None
+    root: Path, method: str, size: str, tuning: str, counts: tuple[int, int, bool], uri: str | None
 ) -> dict[str, Any]:
+    seeds, n_trials, baseline = counts
     name = cell_name(method, size, tuning)
     folder = root / name
     folder.mkdir()
@@ -112,6 +122,10 @@ def _cell(
         mae = final_mae(method, SIZES[size], k, tuning == "untuned")
         metrics = {"val/mae": mae - 0.5, "val/r2": 1 - (mae - 0.5) / 20}
         metrics |= {"test/mae": mae, "test/r2": 1 - mae / 20}
+        if baseline:
+            base = baseline_mae(SIZES[size], k)
+            metrics |= {"baseline/val/mae": base - 0.5, "baseline/val/r2": 1 - (base - 0.5) / 20}
+            metrics |= {"baseline/test/mae": base, "baseline/test/r2": 1 - base / 20}
         _job(folder / "final" / f"seed{FIRST_SEED + k}", "final", name, FIRST_SEED + k, params,
              uri, metrics, wall_s=60.0 + 10 * k, provenance=provenance(size, k))  # fmt: skip
     return {

@@ -15,14 +15,18 @@ from tlsweep.report.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
+CSV_FILES = ("", "-paired", "-tuning", "-aggregate", "-budget", "-cells")
+
+
 def test_report_files(report_dir: Path, bench_template: Path) -> None:
-    for suffix in (".md", ".tex", ".csv", ".html", "-paired.csv", "-cells.csv"):
+    for suffix in (".md", ".tex", ".html", *(f"{s}.csv" for s in CSV_FILES)):
         assert (report_dir / f"lc{suffix}").stat().st_size > 100, suffix
     table = pd.read_csv(report_dir / "lc.csv")
-    assert len(table) == 4 * 2 and set(table["metric"]) == {"test/mae"}
+    assert len(table) == 4 * 2 + 2 and set(table["metric"]) == {"test/mae"}
+    assert table["baseline"].sum() == 2  # the mean predictor, one line per sample size
     assert (bench_template / "benchmark.csv").is_file()
     html = (report_dir / "lc.html").read_text()
-    assert html.count("<img ") == 5 and "http://" not in html and "https://" not in html
+    assert html.count("<img ") == 6 and "http://" not in html and "https://" not in html
 
 
 def test_bad_input_is_one_line_exit_2(bench_template: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
@@ -48,7 +52,7 @@ def test_summary_through_the_real_command(bench_template: Path, tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if cell_name("simclr", "n25") in x)
-    assert "4/1/1" in line and "3/3" in line and " ± " in line
+    assert "10/1/1" in line and "3/3" in line and " ± " in line
     empty = subprocess.run(
         [*run, str(tmp_path)], capture_output=True, text=True, cwd=ROOT, env=env
     )

@@ -15,7 +15,9 @@ from tests.report.benchgen import FIRST_SEED, cell_name, provenance
 from tlsweep.errors import ConfigError
 from tlsweep.report.collect import LEADING, TRAILING, load_benchmark, write_csv
 
-CONTRACT = [*LEADING, "val/mae", "val/r2", "test/mae", "test/r2", *TRAILING, *provenance("n25", 0)]
+BASELINES = ["baseline/test/mae", "baseline/test/r2", "baseline/val/mae", "baseline/val/r2"]
+CONTRACT = [*LEADING, "val/mae", "val/r2", "test/mae", "test/r2", *BASELINES, *TRAILING]
+CONTRACT += list(provenance("n25", 0))
 
 
 def test_one_row_per_cell_and_final_seed(bench_template: Path) -> None:
@@ -37,7 +39,7 @@ def test_trial_counts_and_best_value_match_the_study(bench_template: Path) -> No
     study = optuna.load_study(study_name=name, storage=storage)
     row = bench.frame[bench.frame["cell"] == name].iloc[0]
     states = [t.state.name for t in study.trials]
-    assert row["trials_complete"] == states.count("COMPLETE") == 4
+    assert row["trials_complete"] == states.count("COMPLETE") == 10
     assert (row["trials_pruned"], row["trials_failed"]) == (1, 1)
     assert row["best_value"] == pytest.approx(study.best_value)
     assert row["best_trial"] == study.best_trial.number

@@ -130,3 +130,22 @@ def test_paired_differences_carry_adjusted_p_values() -> None:
     diffs = paired_differences(frame, "test/mae", "scratch").set_index("method")
     assert diffs["p_holm"].tolist() == pytest.approx(holm(diffs["p"]).tolist())
     assert diffs.loc["simclr", "p_better"] == 1.0 and diffs.loc["vat", "p_better"] == 0.0
+
+
+def test_selection_gap_of_one_cell_and_of_an_untuned_one() -> None:
+    from tlsweep.report.stats import selection_gap
+
+    cell = pd.DataFrame([_row("simclr", 1, 10.5), _row("simclr", 2, 11.5, status="failed")])
+    assert selection_gap(cell) == pytest.approx(9.0 - 9.5)  # the failed rerun does not count
+    untuned = pd.DataFrame([_row("scratch", 1, 12.0, best_value=math.nan)])
+    assert math.isnan(selection_gap(untuned))
+
+
+def test_cell_stats_summarise_the_baseline_too(bench_template) -> None:  # noqa: ANN001
+    from tests.report.benchgen import baseline_mae
+    from tlsweep.report.collect import load_benchmark
+
+    stats = cell_stats(load_benchmark(bench_template).frame).set_index("cell")
+    row = stats.iloc[0]
+    expected = np.mean([baseline_mae(SIZES[row["sample_size"]], k) for k in range(3)])
+    assert row["baseline/test/mae_mean"] == pytest.approx(expected)

@@ -20,6 +20,7 @@ def _waits(started: Path, waits: dict[int, int]) -> tuple[str, ...]:
     return (f"started_dir={started}", f"wait_for={{{pairs}}}", "wait_seconds=30")
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_async_refills_a_slot_while_a_long_trial_runs(sweep, tmp_path: Path) -> None:
     s = sweep()
     s.ok(
@@ -80,6 +81,7 @@ def _states(study) -> list[str]:  # noqa: ANN001
     return [t.state.name for t in study.trials]
 
 
+@pytest.mark.slow  # starts processes: the slow tier
 def test_jobs_in_flight_hold_distinct_slots_that_pick_their_gpu(sweep, tmp_path) -> None:
     s = sweep()
     s.ok(

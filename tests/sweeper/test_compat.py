@@ -34,6 +34,8 @@ NODES = {
 # where tlsweep's defaults deliberately differ from the Optuna class's own
 OURS = {
     ("tpe", "multivariate"): True,
+    ("tpe", "n_startup_trials"): None,  # fitted to the study's budget (config.fitted_startup)
+    ("gp", "n_startup_trials"): None,
     ("qmc", "scramble"): True,
     ("successive_halving", "min_resource"): 1,
     ("successive_halving", "reduction_factor"): 3,

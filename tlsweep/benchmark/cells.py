@@ -10,6 +10,8 @@ its own sweep folder. Comma lists over anything that is not a config group (``se
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -81,6 +83,7 @@ def sweeper_settings(config: DictConfig) -> dict[str, Any]:
 
 
 CELL_GROUPS = ("method", "encoder", "dataset")
+#: The values of ``hpo.stage``: what a cell tunes, and in how many studies.
 STAGES = ("target_only", "joint", "source_then_target")
 
 
@@ -126,6 +129,105 @@ def cell_name(config: DictConfig) -> str | None:
 def stage(config: DictConfig) -> str:
     """The cell's ``hpo.stage`` (``target_only`` outside tlsweep)."""
     return str(OmegaConf.select(config, "hpo.stage", default="target_only"))
+
+
+# what each hpo.budget means, in the words plan and the report print
+BUDGET_MEANING = {
+    "additional": "stage 1 of source_then_target runs hpo.source_trials on top of "
+    "hydra.sweeper.n_trials (null: as many again), so such a cell tunes with more trials in all "
+    "than a target_only one",
+    "shared": "hydra.sweeper.n_trials is each cell's total: stage 1 of source_then_target takes "
+    "hpo.source_trials of it (null: half) and stage 2 the rest, so every cell tunes with the "
+    "same number of trials",
+}
+
+
+@dataclass(frozen=True)
+class StageBudget:
+    """The trials of a cell's studies: stage 1 (source side; 0 without one) and the target study.
+
+    Attributes:
+        stage1: trials of the source-side study of ``hpo.stage=source_then_target``.
+        stage2: trials of the target study (every cell has one).
+        budget: ``hpo.budget`` (``additional`` or ``shared``).
+    """
+
+    stage1: int
+    stage2: int
+    budget: str = "additional"
+
+    @property
+    def total(self) -> int:
+        """Trials of both stages, the number a cell's tuning is compared at."""
+        return self.stage1 + self.stage2
+
+
+def stage_budget(config: DictConfig) -> StageBudget:
+    """How many trials each of a cell's studies gets (the sweeper and ``plan`` both ask here).
+
+    A cell has a stage 1 only for ``hpo.stage=source_then_target`` with a method that declares
+    a ``pretrain_search_space``. Its trials are ``hpo.source_trials``, or by default
+    ``n_trials`` (``hpo.budget=additional``) or ``n_trials // 2`` (``shared``). With
+    ``additional`` they come on top of ``hydra.sweeper.n_trials``, which the target study gets
+    whole; with ``shared``, ``n_trials`` is the cell's total and the target study gets the rest,
+    so a ``target_only`` and a ``source_then_target`` cell compare at the same total.
+    ``n_trials=0`` (untuned) runs no stage-2 trial either way (and, shared, no stage-1 one).
+
+    Raises:
+        ConfigError: ``hpo.budget=shared`` with a split that leaves a stage with no trial.
+    """
+    n_trials = int(OmegaConf.select(config, "hydra.sweeper.n_trials", default=0) or 0)
+    budget = str(OmegaConf.select(config, "hpo.budget", default="additional"))
+    pretrain = OmegaConf.select(config, "method.pretrain_search_space", default=None)
+    if stage(config) != "source_then_target" or not pretrain:
+        return StageBudget(0, n_trials, budget)
+    source_trials = OmegaConf.select(config, "hpo.source_trials", default=None)
+    if budget != "shared":  # the schema's enum admits only these two
+        stage1 = n_trials if source_trials is None else int(source_trials)
+        return StageBudget(stage1, n_trials, budget)
+    if n_trials == 0:  # untuned: nothing to share
+        return StageBudget(0, 0, budget)
+    stage1 = n_trials // 2 if source_trials is None else int(source_trials)
+    if stage1 < 1 or n_trials - stage1 < 1:
+        shown = f"{stage1} (null: n_trials // 2)" if source_trials is None else stage1
+        raise ConfigError(
+            f"hpo.budget=shared: hydra.sweeper.n_trials={n_trials} split as hpo.source_trials="
+            f"{shown} + {n_trials - stage1} target trials leaves a stage with no trial; raise "
+            "n_trials or set hpo.source_trials between 1 and n_trials - 1"
+        )
+    return StageBudget(stage1, n_trials - stage1, budget)
+
+
+# the start-up of a model-based sampler whose n_startup_trials is null (hydra.sweeper.sampler):
+# half the study's trials, at least STARTUP_MIN and at most Optuna's own default
+STARTUP_MIN, STARTUP_MAX = 2, 10
+
+
+def fitted_startup(n_trials: int) -> int:
+    """Random start-up trials of a model-based sampler whose ``n_startup_trials`` is null.
+
+    ``min(10, max(2, n_trials // 2))``: Optuna's default of 10 from 20 trials on, half the
+    budget below (so 4 trials are 2 random and 2 model-guided), and never fewer than 2 points
+    for a model to start from (a budget of 2 or 3 trials is then mostly or wholly random).
+    """
+    return min(STARTUP_MAX, max(STARTUP_MIN, n_trials // 2))
+
+
+def startup_trials(sampler: Mapping[str, Any] | None, n_trials: int) -> int | None:
+    """A study's random start-up trials before its sampler's model takes over.
+
+    Args:
+        sampler: the sampler's config node (``_target_`` and its arguments).
+        n_trials: the study's budget.
+
+    Returns:
+        ``n_startup_trials`` as given, or fitted to ``n_trials`` when it is null; None for a
+        sampler without a start-up phase (random, quasi-random, grid, evolutionary).
+    """
+    if not sampler or "n_startup_trials" not in sampler:
+        return None
+    given = sampler["n_startup_trials"]
+    return fitted_startup(n_trials) if given is None else int(given)
 
 
 def check_untuned(config: DictConfig) -> None:

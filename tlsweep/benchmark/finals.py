@@ -9,7 +9,6 @@ current selection with the overrides this code would give it now; otherwise it i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,7 @@ def final_overrides(selected: list[str], seed: int, resample: bool) -> list[str]
 
 def final_record(folder: Path) -> dict[str, Any] | None:
     """A final seed's ``metrics.json``, or None when it is missing or unreadable."""
-    try:
-        return json.loads((folder / layout.METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    return layout.read_record(folder)
 
 
 def counts(record: dict[str, Any] | None, trial: int | None, overrides: list[str]) -> bool:

@@ -12,8 +12,11 @@ Two rules, both failing safe (a key nobody listed counts):
   only under the same training config (``tlsweep.train.checkpoint``).
 - A benchmark **cell's identity** is its training config plus how it is tuned: the search space
   (the method's, ``hydra.sweeper.params`` and the command line's), the sampler and pruner, the
-  objective's direction and ``hpo.stage``/``hpo.source_objective``. The budget is not in it
-  (``n_trials``, ``hpo.source_trials``, ``final.seeds``): more trials or seeds extend a cell.
+  objective's direction and ``hpo.stage``/``hpo.source_objective``/``hpo.budget`` (the last only
+  when it is not ``additional``, the one meaning before the key existed, so those cells keep
+  their names). The budget is not in it (``n_trials``, ``hpo.source_trials``,
+  ``final.seeds``): more trials or seeds extend a cell; ``hpo.budget`` is, because it decides
+  whether stage 1's trials come out of ``n_trials``.
   The hash of the identity ends the cell's name, so two configurations never share a study, a
   folder, final seeds or a row, and the same command resumes its own cells.
 
@@ -29,7 +32,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# Per node ("" = top level): keys that do not change what a run computes (see the module doc).
+#: Per node ("" = top level): keys that do not change what a run computes (see the module doc).
 NOT_TRAINING: dict[str, tuple[str, ...]] = {
     "": ("hydra", "tracking", "hpo", "final", "cache_dir", "output_dir"),
     "train": (
@@ -57,7 +60,9 @@ TUNING_KEYS = (
     "custom_search_space",
     "grid_points",
 )
-HPO_KEYS = ("stage", "source_objective")
+HPO_KEYS = ("stage", "source_objective", "budget")
+# hpo.<key> values that count as absent: the behaviour from before the key existed
+HPO_UNSET = {"budget": "additional"}
 # overrides already shown as a cell's own columns (method, encoder, ..., tuning, stage)
 AXIS_KEYS = ("method", "encoder", "dataset", "sample_size", "seed", "hpo", "hpo.stage")
 HASH_SHOWN = 6  # hex digits of the identity hash in a cell's name
@@ -102,12 +107,14 @@ def cell_identity(config: DictConfig) -> dict[str, Any]:
             command's overrides, search dimensions included).
 
     Returns:
-        The flat identity: the training config, ``hpo.*``, ``hydra.sweeper.*`` tuning keys and
-        ``search`` (the command line's search dimensions, sorted).
+        The flat identity (the training config, ``hpo.*``, ``hydra.sweeper.*`` tuning keys and
+        ``search``, the command line's search dimensions, sorted).
     """
     flat = training_config(config)
     for key in HPO_KEYS:
-        flat[f"hpo.{key}"] = OmegaConf.select(config, f"hpo.{key}", default=None)
+        value = OmegaConf.select(config, f"hpo.{key}", default=None)
+        if key not in HPO_UNSET or value not in (None, HPO_UNSET[key]):
+            flat[f"hpo.{key}"] = value
     sweeper = OmegaConf.select(config, "hydra.sweeper", default=None)
     for key in TUNING_KEYS:
         value = sweeper.get(key) if sweeper is not None else None
@@ -132,8 +139,9 @@ def variant(config: DictConfig) -> str:
     """
     kept = []
     for override, swept in _task_overrides(config):
-        key = override.split("=", 1)[0].lstrip("+~")
-        if not swept and key not in AXIS_KEYS and _counts(key):
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        if not swept and key not in AXIS_KEYS and _counts(key) and not _unset(key, value):
             kept.append(override)
     return " ".join(sorted(kept))
 
@@ -160,6 +168,12 @@ def _counts(key: str) -> bool:
     if node == "hpo":
         return rest in HPO_KEYS
     return node not in NOT_TRAINING[""] and rest.split(".")[0] not in NOT_TRAINING.get(node, ())
+
+
+def _unset(key: str, value: str) -> bool:
+    """``hpo.budget=additional``: the default written out changes no identity, so no variant."""
+    node, _, rest = key.partition(".")
+    return node == "hpo" and HPO_UNSET.get(rest) == value
 
 
 def _task_overrides(config: DictConfig) -> Iterable[tuple[str, bool]]:

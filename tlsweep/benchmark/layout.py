@@ -22,7 +22,9 @@ It imports only the standard library: the sweeper driver loads it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 SPEC_FILE = "benchmark.yaml"
 CSV_FILE = "benchmark.csv"
@@ -34,10 +36,30 @@ TRIALS_FILE = "trials.csv"
 METRICS_FILE = "metrics.json"
 SPLITS_FILE = "splits.csv"
 PREDICTIONS_FILE = "predictions.csv"
+JOB_LOG = "tlsweep.log"  # Hydra's log of a job, <hydra.job.name>.log, in every job folder
 STAGE1_DIR = "stage1"
 FINAL_DIR = "final"
 SUPERSEDED_DIR = "superseded"
 _SEED_PREFIX = "seed"
+
+
+def write_record(job: Path, record: dict[str, Any]) -> None:
+    """Write a job's ``metrics.json`` atomically (a reader never sees half of it).
+
+    Undefined metrics (a constant predictor's correlation) are written as ``NaN``, which
+    :func:`read_record` reads back as a float NaN.
+    """
+    tmp = job / f"{METRICS_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(job / METRICS_FILE)
+
+
+def read_record(job: Path) -> dict[str, Any] | None:
+    """A job's ``metrics.json``, or None when it is missing or unreadable."""
+    try:
+        return json.loads((job / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def final_dir(cell: Path, seed: int) -> Path:

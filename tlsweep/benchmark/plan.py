@@ -87,7 +87,7 @@ def compose_cells(overrides: list[str]) -> tuple[dict[str, DictConfig], dict[str
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from tlsweep.benchmark.cells import cell_config, cell_name, split_cells
+    from tlsweep.benchmark.cells import cell_config, cell_name, split_cells, stage_budget
     from tlsweep.schemas import HYDRA_VERSION_BASE
 
     configs: dict[str, DictConfig] = {}
@@ -102,6 +102,7 @@ def compose_cells(overrides: list[str]) -> tuple[dict[str, DictConfig], dict[str
             label = " ".join(cell) or "(the only cell)"
             try:
                 config = cell_config(master, loader, rest, cell)
+                stage_budget(config)  # as the sweeper: a split leaving a stage no trial fails
             except Exception as exc:
                 message = explain(exc)
                 if message is None:
@@ -126,7 +127,7 @@ def validate_cells(configs: dict[str, DictConfig]) -> dict[str, str]:
         configs: cell name -> the cell's composed config (with or without its ``hydra`` node).
 
     Returns:
-        Cell name -> a one-line problem, for the invalid cells only (empty: all valid).
+        Cell name -> a one-line problem, for the invalid cells only (empty when all are valid).
     """
     return check_cells(configs, calibrate=None)["problems"]
 

@@ -50,7 +50,7 @@ def check_cell(cfg: DictConfig, cell: dict[str, Any], calibrate: str | None) -> 
         calibrate: the device to time steps on, or None.
 
     Returns:
-        Facts for the plan: ``pretrains``, ``n_subjects``, ``n_source``, ``grid_size``,
+        The plan's facts ``pretrains``, ``n_subjects``, ``n_source``, ``grid_size``,
         ``step_s`` (seconds per training step at the configured shape and batch size).
     """
     check_run_config(cfg)
@@ -61,6 +61,7 @@ def check_cell(cfg: DictConfig, cell: dict[str, Any], calibrate: str | None) -> 
         _check_task(task)
     check_objective(cfg, target)
     info: dict[str, Any] = {"pretrains": isinstance(method, PretrainingMethod)}
+    info["label_use"] = label_use_record(method)
     info.update(_check_data(cfg, target, source))
     shape = tuple(int(s) for s in cfg.dataset.shape)
     encoder_name = cell.get("choices", {}).get("encoder") or "?"
@@ -73,6 +74,21 @@ def check_cell(cfg: DictConfig, cell: dict[str, Any], calibrate: str | None) -> 
     if calibrate:
         info["step_s"] = _calibrate(cfg, method, target, shape, torch.device(calibrate))
     return info
+
+
+def label_use_record(method: Method) -> dict[str, list[str]]:
+    """What ``method`` reads (:meth:`~tlsweep.methods.base.Method.label_use`), as JSON lists:
+    ``labels``/``roles`` of a target run, ``stage1_labels``/``stage1_roles`` of a stage-1 run
+    of ``source_then_target`` (empty for a method without pretraining: it has no stage 1)."""
+    target = method.label_use()
+    pretrains = isinstance(method, PretrainingMethod)
+    stage1 = method.label_use(stage1=True) if pretrains else None
+    return {
+        "labels": list(target.labels),
+        "roles": list(target.roles),
+        "stage1_labels": list(stage1.labels) if stage1 else [],
+        "stage1_roles": list(stage1.roles) if stage1 else [],
+    }
 
 
 def _check_task(task: Task) -> None:

@@ -3,11 +3,14 @@
 A cell's jobs are its trials (``hydra.sweeper.n_trials``, capped at the grid size for a grid; for
 Hydra's basic sweeper one job per combination of the other comma lists), its final seeds
 (``final.seeds``, default 5; the tlsweep sweeper only) and, for ``hpo.stage=source_then_target``
-with a method that pretrains, as many source-side trials. Its cost comes from earlier runs when
-the benchmark folder already holds the cell's ``trials.csv`` (median trial duration), else from
-the child's calibration: seconds per training step at the configured shape and batch size, times
-steps per epoch and epochs (an upper bound: early stopping only shortens it), plus the
-pretrainings (each final seed pretrains anew, since the seed is part of the cache key).
+with a method that pretrains, its source-side trials, on top of ``n_trials`` or out of it
+(``hpo.budget``, :func:`tlsweep.benchmark.cells.stage_budget`). Per cell it also says how many
+trials each study's sampler draws at random before its model takes over, and warns when the
+validation set is small (:func:`tlsweep.checks.small_validation`). The cost comes from earlier
+runs when the benchmark folder already holds the cell's ``trials.csv`` (median trial duration),
+else from the child's calibration: seconds per training step at the configured shape and batch
+size, times steps per epoch and epochs (an upper bound: early stopping only shortens it), plus
+the pretrainings (each final seed pretrains anew, since the seed is part of the cache key).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from tlsweep.benchmark.cells import BUDGET_MEANING, stage_budget, startup_trials
+from tlsweep.checks import small_validation
 
 STAGES = ("target_only", "joint", "source_then_target")
 EVAL_FRACTION = 1 / 3  # an evaluation step costs about a third of a training step
@@ -39,6 +45,12 @@ class CellPlan:
     earlier: list[float] = field(default_factory=list)  # durations (s) of earlier trials
     stage1: int = 0
     note: str = ""
+    budget: str = "additional"
+    sampler: str = ""  # the Optuna class name, e.g. TPESampler
+    startup: int | None = None  # random start-up trials of the target study's sampler
+    stage1_startup: int | None = None
+    fitted: bool = False  # n_startup_trials was null: fitted to the study's budget
+    n_val: int | None = None
 
     @property
     def jobs(self) -> int:
@@ -55,6 +67,7 @@ def plan_cell(name: str, config: DictConfig) -> CellPlan:
     else:
         trials, seeds = _basic_jobs(config), 0
     sampler = str(OmegaConf.select(config, "hydra.sweeper.sampler._target_", default=""))
+    n_val = OmegaConf.select(config, "sample_size.n_val", default=None)
     plan = CellPlan(
         name=name,
         trials=trials,
@@ -63,19 +76,26 @@ def plan_cell(name: str, config: DictConfig) -> CellPlan:
         tlsweep_sweeper=ours,
         grid=sampler.endswith("GridSampler"),
         earlier=earlier_durations(config, name),
+        n_val=None if n_val is None else int(n_val),
     )
-    if ours and plan.stage != "target_only":
+    if ours:
         _stages(plan, config)
     return plan
 
 
 def _stages(plan: CellPlan, config: DictConfig) -> None:
-    """As the sweeper does: a stage needs the method's ``pretrain_search_space``."""
-    if not OmegaConf.select(config, "method.pretrain_search_space", default=None):
+    """As the sweeper does: each study's trials and its sampler's random start-up."""
+    budget = stage_budget(config)
+    plan.trials, plan.stage1, plan.budget = budget.stage2, budget.stage1, budget.budget
+    pretrains = OmegaConf.select(config, "method.pretrain_search_space", default=None)
+    if plan.stage != "target_only" and not pretrains:
         plan.note = f"hpo.stage={plan.stage} ignored: the method has no pretraining to tune"
-    elif plan.stage == "source_then_target":
-        source_trials = OmegaConf.select(config, "hpo.source_trials", default=None)
-        plan.stage1 = plan.trials if source_trials is None else int(source_trials)
+    node = OmegaConf.select(config, "hydra.sweeper.sampler", default=None)
+    sampler = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    plan.sampler = str(sampler.get("_target_", "")).rpartition(".")[2]
+    plan.fitted = "n_startup_trials" in sampler and sampler["n_startup_trials"] is None
+    plan.startup = startup_trials(sampler, plan.trials)
+    plan.stage1_startup = startup_trials(sampler, plan.stage1) if plan.stage1 else None
 
 
 def _basic_jobs(config: DictConfig) -> int:
@@ -151,7 +171,8 @@ def _pretrain_seconds(config: DictConfig, info: dict[str, Any], per_image: float
 def cost_lines(
     plans: list[CellPlan], configs: dict[str, DictConfig], result: dict[str, Any]
 ) -> list[str]:
-    """The table ``tlsweep plan`` prints: one row per cell, then the totals and the cost."""
+    """What ``tlsweep plan`` prints: one row per cell, the totals and the cost, then per cell
+    how its trials are drawn and any warning."""
     device = "GPU" if result.get("device") == "cuda" else "CPU"
     rows, seconds, bases = [], 0.0, set()
     for plan in plans:
@@ -161,21 +182,56 @@ def cost_lines(
         seconds += cell_s or 0.0
         bases.add(basis)
         hours = f"{cell_s / 3600:.2f}" if cell_s is not None else "?"
-        rows.append((plan.name, plan.trials, plan.stage1, plan.seeds, plan.jobs, hours, basis))
+        counts = (plan.trials, plan.stage1, plan.trials + plan.stage1, plan.seeds, plan.jobs)
+        rows.append((plan.name, counts, hours, basis))
     width = max([len(r[0]) for r in rows] + [4])
-    head = f"{'cell':<{width}}  trials  stage1  final  jobs  {device}-h  basis"
-    lines = [head]
-    for name, trials, stage1, seeds, jobs, hours, basis in rows:
-        counts = f"{trials:>6}  {stage1:>6}  {seeds:>5}  {jobs:>4}"
+    lines = [f"{'cell':<{width}}  trials  stage1  total  final  jobs  {device}-h  basis"]
+    for name, (trials, stage1, total, seeds, jobs), hours, basis in rows:
+        counts = f"{trials:>6}  {stage1:>6}  {total:>5}  {seeds:>5}  {jobs:>4}"
         lines.append(f"{name:<{width}}  {counts}  {hours:>5}  {basis}")
     lines += [f"note: {p.name}: {p.note}" for p in plans if p.note]
-    jobs = sum(p.jobs for p in plans)
+    tuned, stage1 = sum(p.trials + p.stage1 for p in plans), sum(p.stage1 for p in plans)
+    of_which = f" ({stage1} of them stage 1)" if stage1 else ""
     lines.append(
-        f"total: {len(plans)} cells, {sum(p.trials for p in plans)} trials, "
-        f"{sum(p.seeds for p in plans)} final seeds, {jobs} jobs; estimated cost "
-        f"{seconds / 3600:.2f} {device}-hours ({'; '.join(sorted(bases))})"
+        f"total: {len(plans)} cells, {tuned} trials{of_which}, "
+        f"{sum(p.seeds for p in plans)} final seeds, {sum(p.jobs for p in plans)} jobs; "
+        f"estimated cost {seconds / 3600:.2f} {device}-hours ({'; '.join(sorted(bases))})"
     )
+    return lines + tuning_lines(plans)
+
+
+def tuning_lines(plans: list[CellPlan]) -> list[str]:
+    """The budget rule (when a cell has a stage 1), how each cell's trials are drawn, warnings."""
+    lines = []
+    for budget in sorted({p.budget for p in plans if p.stage1}):
+        lines.append(f"budget: hpo.budget={budget}: {BUDGET_MEANING[budget]}")
+    for plan in plans:
+        if plan.tlsweep_sweeper and plan.trials + plan.stage1:
+            stages = [("stage 1", plan.stage1, plan.stage1_startup)] if plan.stage1 else []
+            stages.append(("stage 2" if plan.stage1 else "", plan.trials, plan.startup))
+            drawn = "; ".join(_drawn(plan, *stage) for stage in stages)
+            lines.append(f"tuning: {plan.name}: {drawn}")
+        warning = small_validation(plan.n_val)
+        if warning:
+            lines.append(f"warning: {plan.name}: {warning}")
     return lines
+
+
+def _drawn(plan: CellPlan, label: str, trials: int, startup: int | None) -> str:
+    """E.g. ``4 trials: 2 random start-up + 2 model-guided (TPESampler, n_startup_trials=2)``."""
+    head = f"{label + ': ' if label else ''}{trials} trial{'s' if trials != 1 else ''}"
+    sampler = plan.sampler or "the sampler"
+    if plan.grid:
+        return f"{head}: grid search"
+    if sampler == "RandomSampler":
+        return f"{head}: random search ({sampler})"
+    if startup is None:
+        return f"{head}: {sampler}, no random start-up phase"
+    rule = "fitted to the budget" if plan.fitted else "as given"
+    setting = f"{sampler}, n_startup_trials={startup} {rule}"
+    if startup >= trials:
+        return f"{head}: random search (all within the random start-up; {setting})"
+    return f"{head}: {startup} random start-up + {trials - startup} model-guided ({setting})"
 
 
 def _cell_cost(

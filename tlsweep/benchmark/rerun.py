@@ -17,7 +17,6 @@ bit-identical; the exit status is 0 when they are, 1 when they are not, 2 for ba
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -120,6 +119,11 @@ def rerun(folder: Path, out: Path, use_cache: bool = False) -> Path:
     return target
 
 
+def _identical(a: Any, b: Any) -> bool:
+    """Equal, or both NaN (a metric undefined in both runs, e.g. a constant predictor's r)."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
 def compare(recorded: Path, rerun_dir: Path) -> bool:
     """Print the recorded and the rerun metrics side by side and what provenance differs.
 
@@ -128,7 +132,7 @@ def compare(recorded: Path, rerun_dir: Path) -> bool:
     """
     old, new = _record(recorded), _record(rerun_dir)
     metrics = sorted(set(old.get("metrics", {})) | set(new.get("metrics", {})))
-    same = [old["metrics"].get(m) == new["metrics"].get(m) for m in metrics]
+    same = [_identical(old["metrics"].get(m), new["metrics"].get(m)) for m in metrics]
     for metric, equal in zip(metrics, same, strict=True):
         a, b = old["metrics"].get(metric), new["metrics"].get(metric)
         print(f"  {metric:<24} {a!r:>24} {b!r:>24}  {'identical' if equal else 'DIFFERENT'}")
@@ -147,10 +151,7 @@ def _provenance_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _record(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / layout.METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+    return layout.read_record(folder) or {}
 
 
 def _ok(folder: Path) -> bool:

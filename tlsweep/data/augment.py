@@ -1,9 +1,9 @@
 """Random 3D augmentations of whole batches on the training device, for SSL and consistency.
 
-MONAI's random transforms work on one (C, *spatial) sample at a time on the CPU; its
+MONAI's random transforms work on one ``(C, *spatial)`` sample at a time on the CPU; its
 ``Rand3DElastic`` costs about a second per 2 mm volume, far too slow for two views of every
 sample in every step. Here every transform draws per-sample parameters and acts on the batch
-(B, C, *spatial) at once, on whatever device it lives on, generic over ``spatial_dims``:
+``(B, C, *spatial)`` at once, on whatever device it lives on, generic over ``spatial_dims``:
 
 * :class:`RandomWarp`: a random affine map (rotation, isotropic scale, translation) plus a smooth
   deformation drawn on a coarse control grid and upsampled, composed into one displacement field
@@ -59,7 +59,7 @@ def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def affine_ddf(x: torch.Tensor, rotate_deg: float, scale: float, translate: float) -> torch.Tensor:
-    """Displacement field (B, spatial_dims, *spatial), in voxels, of a random affine map.
+    """Displacement field ``(B, spatial_dims, *spatial)``, in voxels, of a random affine map.
 
     Rotation about the volume centre is the exponential of a random antisymmetric matrix with
     entries up to ``rotate_deg`` (any ``spatial_dims``); scale is uniform in 1 ± ``scale``;
@@ -80,12 +80,13 @@ def affine_ddf(x: torch.Tensor, rotate_deg: float, scale: float, translate: floa
 def coarse_field(
     x: torch.Tensor, channels: int, points: int, std: float | torch.Tensor
 ) -> torch.Tensor:
-    """A smooth random field (B, channels, *spatial): N(0, std) on a ``points``^d grid, upsampled.
+    """A smooth random field ``(B, channels, *spatial)``: N(0, std) on a coarse grid, upsampled.
 
     Args:
         x: the batch whose size, spatial shape and device the field takes.
         channels: field channels (spatial_dims for a displacement, 1 for a bias field).
-        points: control points per axis (at least 2); fewer points, smoother field.
+        points: control points per axis (at least 2; ``points**d`` in all); fewer points, smoother
+            field.
         std: standard deviation at the control points; a (channels,) tensor gives one per channel.
     """
     spatial = x.shape[2:]
@@ -133,7 +134,7 @@ class RandomWarp:
             self._warp = Warp(mode="bilinear", padding_mode="zeros")
 
     def ddf(self, x: torch.Tensor) -> torch.Tensor:
-        """The random displacement field (B, spatial_dims, *spatial), in voxels."""
+        """The random displacement field ``(B, spatial_dims, *spatial)``, in voxels."""
         ddf = affine_ddf(x, self.rotate_deg, self.scale, self.translate)
         if self.warp_std > 0:
             extent = torch.tensor(x.shape[2:], device=x.device, dtype=torch.float32)
@@ -143,7 +144,7 @@ class RandomWarp:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Warp ``x`` (B, C, *spatial), each sample differently; zeros come in from outside."""
+        """Warp ``x`` ``(B, C, *spatial)``, each sample differently; zeros come in from outside."""
         with torch.autocast(x.device.type, enabled=False):
             return self._warp(x.float(), self.ddf(x))
 
@@ -236,7 +237,7 @@ class Augment:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """One random view of every sample of ``x`` (B, C, *spatial)."""
+        """One random view of every sample of ``x`` ``(B, C, *spatial)``."""
         if any(not 0 <= a < x.ndim - 2 for a in self.flip_axes):
             raise ConfigError(
                 f"flip_axes={self.flip_axes}: volumes have {x.ndim - 2} spatial axes"

@@ -53,7 +53,7 @@ class Cohort:
 
     @property
     def channels(self) -> int:
-        """Image channels: always :data:`COHORT_CHANNELS` (the array has no channel axis)."""
+        """Image channels, always :data:`COHORT_CHANNELS` (the array has no channel axis)."""
         return COHORT_CHANNELS
 
     def rows(self, ids: list[str]) -> np.ndarray:

@@ -187,7 +187,8 @@ def read_participants(path: Path, id_column: str) -> pd.DataFrame:
 
 
 def preprocessing(spacing: list[float], shape: list[int]):  # noqa: ANN201 (MONAI Compose)
-    """MONAI transforms from a loaded (1, X, Y, Z) image to a normalised (1, *shape) volume."""
+    """MONAI transforms from a loaded ``(1, X, Y, Z)`` image to a normalised ``(1, *shape)``
+    volume."""
     from monai.transforms import (
         Compose,
         NormalizeIntensity,

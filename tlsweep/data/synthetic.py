@@ -53,7 +53,7 @@ FOV_CENTRE_MM = np.array([0.0, -18.0, 22.0])  # centre of nilearn's 2 mm MNI152 
 FOV_MM = np.array([198.0, 234.0, 190.0])
 ICV_MALE_OVER_FEMALE = 1.12  # at relatedness 0; 1.12 ** (1 - r) in general
 ICV_LOG_SD = 0.07
-# Male-minus-female brain-age offset at relatedness 1 (scaled by r), in years of ageing.
+#: Male-minus-female brain-age offset at relatedness 1 (scaled by r), in years of ageing.
 SEX_BRAIN_AGE_Y = 30.0
 BRAIN_AGE_SD_Y = 5.0
 VENTRICLE_ML_PER_Y = 0.3

@@ -3,7 +3,9 @@
 A :class:`Task` turns a table column into model targets (class indices, or standardised floats
 for regression) and model outputs back into predictions in the original units. A source task
 with ``shuffle_labels`` is a negative control: :meth:`Task.shuffled` permutes its labels among the
-source subjects, so supervised pretraining on them has nothing to transfer.
+source subjects, so supervised pretraining on them has nothing to transfer. A binary task's
+positive class (the one precision, recall, F1 and AUROC are of) is its ``positive`` label, by
+default the second label in sorted order; it is always class index 1.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Task:
         loss: ``auto`` or a regression loss name.
         shuffle_labels: permute the labels among the source subjects before any use (source
             task only; see :meth:`shuffled`).
+        positive: a binary task's positive label (compared as text, so ``1`` matches ``"1"``);
+            None: the second label in sorted order (``M`` of ``F``/``M``, ``1`` of ``0``/``1``).
     """
 
     key: str
@@ -38,6 +42,7 @@ class Task:
     type: str
     loss: str = "auto"
     shuffle_labels: bool = False
+    positive: str | None = None
     classes: list[str] = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
@@ -48,15 +53,19 @@ class Task:
 
     @property
     def out_features(self) -> int:
-        """Width of the head's output: one logit per class, or one value."""
+        """Width of the head's output, one logit per class or one value."""
         return len(self.classes) if self.is_classification else 1
 
     def check(self, table: pd.DataFrame) -> None:
         """Validate the label column against the table and learn the class list.
 
+        The class list is sorted, except that a binary task's ``positive`` label goes last
+        (class index 1, the one its precision, recall, F1 and AUROC are of).
+
         Raises:
             ConfigError: unknown type, missing column, non-numeric regression labels, fewer
-                than two classes, or ``shuffle_labels`` on a task that is not the source task.
+                than two classes, ``shuffle_labels`` on a task that is not the source task, or
+                a ``positive`` label that is not one of a binary task's two labels.
         """
         if self.shuffle_labels and self.key != "source_task":
             raise ConfigError(
@@ -71,37 +80,66 @@ class Task:
             )
         values = table[self.column].dropna()
         if self.is_classification:
-            self.classes = sorted(values.astype(str).unique())
-            if len(self.classes) < 2:
-                raise ConfigError(
-                    f"{self.key}.column={self.column}: classification needs at least two classes, "
-                    f"found {self.classes}"
-                )
+            self.classes = self._class_list(values)
+        elif self.positive is not None:
+            raise ConfigError(
+                f"{self.key}.positive={self.positive}: only a binary classification task has a "
+                f"positive class ({self.key}.type={self.type})"
+            )
         elif not pd.api.types.is_numeric_dtype(values):
             bad = values[pd.to_numeric(values, errors="coerce").isna()].iloc[0]
             raise ConfigError(
                 f"{self.key}.column={self.column}: regression needs numeric labels, found {bad!r}"
             )
 
-    def shuffled(self, table: pd.DataFrame, ids: list[str], seed: int) -> pd.DataFrame:
+    def _class_list(self, values: pd.Series) -> list[str]:
+        """The labels in sorted order, a binary task's ``positive`` one moved to index 1."""
+        labels = sorted(values.astype(str).unique())
+        if len(labels) < 2:
+            raise ConfigError(
+                f"{self.key}.column={self.column}: classification needs at least two classes, "
+                f"found {labels}"
+            )
+        if self.positive is None:
+            return labels
+        positive = str(self.positive)
+        if len(labels) != 2:
+            raise ConfigError(
+                f"{self.key}.positive={positive}: only a binary task has a positive class; "
+                f"column {self.column} has {len(labels)} labels: {', '.join(labels)}"
+            )
+        if positive not in labels:
+            raise ConfigError(
+                f"{self.key}.positive={positive}: not a label of column {self.column}; "
+                f"labels: {', '.join(labels)}"
+            )
+        return [*(c for c in labels if c != positive), positive]
+
+    def shuffled(
+        self, table: pd.DataFrame, ids: list[str], seed: int, run_seed: int | None = None
+    ) -> pd.DataFrame:
         """The table with this task's labels permuted among ``ids`` (if ``shuffle_labels``).
 
         Only the rows of ``ids`` (the source and source-validation subjects) and only this
         task's column change, so no target-role label is touched, even when the source and
         target columns are the same; the labels' values and counts are kept. The permutation
-        is a pure function of ``seed`` (the split seed) and ``ids``.
+        is a pure function of ``seed`` (the split seed), ``run_seed`` and ``ids``: with the run
+        seed given, each final seed of a benchmark (``seed=k``) draws its own permutation, so
+        the control's spread over seeds includes the permutation's.
 
         Args:
             table: participants table indexed by participant id.
             ids: the subjects whose labels are permuted among themselves.
             seed: the split seed.
+            run_seed: the run's seed (``seed``); None: one permutation per split seed.
 
         Returns:
             ``table`` itself when ``shuffle_labels`` is false, else a shuffled copy.
         """
         if not self.shuffle_labels:
             return table
-        order = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(len(ids))
+        key = [seed, SHUFFLE_STREAM, *([] if run_seed is None else [run_seed])]
+        order = np.random.default_rng(key).permutation(len(ids))
         out = table.copy()
         out.loc[list(ids), self.column] = table.loc[list(ids), self.column].to_numpy()[order]
         return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +119,17 @@ def pretrained_encoder(method: PretrainingMethod, ctx: Context) -> Pretrained:
     ``tlsweep.pretrain_key``); this run is tagged with ``tlsweep.pretrain_key``,
     ``tlsweep.pretrain_cache`` (hit, miss, or off with ``pretrain.cache=false``) and
     ``tlsweep.pretrain_run_id`` with ``tlsweep.pretrain_run_uri`` (recorded in the entry, so
-    hits link to it too, even from another tracking store).
+    hits link to it too, even from another tracking store). A run that pretrains (a miss, or
+    the cache off) also records the seconds it took: tag ``tlsweep.pretrain_s``, the entry's
+    ``pretrain_s`` and its log line ``pretrained encoder KEY: cache miss, 12.345 s pretraining``
+    (read back by :mod:`tlsweep.report.budget`: the compute pretraining costs, in no budget).
     """
     from tlsweep.tracking.mlflow_tracker import flatten
 
     spec = pretrain_spec(method, ctx)
     key = cache_key(spec)
     name = f"pretrain-{type(method).__name__.lower()}-{key[:8]}"
+    spent: list[float] = []  # seconds this run spent pretraining (none on a hit)
 
     def build() -> tuple[State, dict[str, Any]]:
         own = getattr(ctx.tracker, "tags", {})  # the method, encoder and dataset it is for
@@ -132,11 +137,13 @@ def pretrained_encoder(method: PretrainingMethod, ctx: Context) -> Pretrained:
         tags |= {"tlsweep.role": "pretraining", "tlsweep.pretrain_key": key}
         with ctx.tracker.open_sibling(name, tags) as run:
             run.log_params(flatten(spec))
+            started = time.perf_counter()
             # from the run seed, whatever consumed random numbers before (the cache's key check
             # builds an encoder; pretrain.cache=false does not): off, miss and hit agree
             reseed(ctx.seed)
             result = method.pretrain(ctx, run)
-        meta = {"run_id": run.run_id, "run_uri": run.uri, "spec": spec}
+            spent.append(round(time.perf_counter() - started, 3))
+        meta = {"run_id": run.run_id, "run_uri": run.uri, "spec": spec, "pretrain_s": spent[-1]}
         meta["code_modules"] = list(code_modules(_code_roots(method, ctx)))
         return result.state, {**meta, "source_metrics": result.source_metrics}
 
@@ -153,12 +160,14 @@ def pretrained_encoder(method: PretrainingMethod, ctx: Context) -> Pretrained:
     else:
         (state, meta), status = build(), "off"
     tags = {"tlsweep.pretrain_key": key, "tlsweep.pretrain_cache": status}
+    tags |= {"tlsweep.pretrain_s": spent[-1]} if spent else {}
     if meta.get("run_id"):  # the cache may be shared by several MLflow stores: say which
         tags["tlsweep.pretrain_run_id"] = meta["run_id"]
         tags["tlsweep.pretrain_run_uri"] = meta.get("run_uri")
         ctx.tracker.link_pretraining(meta["run_id"], meta.get("run_uri"))
     ctx.tracker.set_tags(tags)
-    log.info("pretrained encoder %s: cache %s", key, status)
+    took = f", {spent[-1]:.3f} s pretraining" if spent else ""
+    log.info("pretrained encoder %s: cache %s%s", key, status, took)
     return Pretrained(state, meta.get("source_metrics"))
 
 

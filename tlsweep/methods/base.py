@@ -8,10 +8,12 @@ A run assembles every method the same way (:func:`tlsweep.methods.assemble.prepa
     fit(Network(encoder, head), method.loss, unlabelled=method.unlabelled(ctx))
 
 so freezing and fine-tuning are shared, and a method only says how it pretrains (supervised,
-self-supervised, or not at all), which images it uses without labels, and its target-training
-loss. :class:`Method` is the interface of every method; :class:`PretrainingMethod` adds a
-pretraining phase whose cache key is built from *every* constructor argument except those the
-class names in ``FINETUNE_ARGS``, so a new argument can never be silently left out of the key.
+self-supervised, or not at all), which images it uses without labels, its target-training
+loss, and which labels and subjects all that reads (:meth:`Method.label_use`,
+:mod:`tlsweep.methods.labels`). :class:`Method` is the interface of every method;
+:class:`PretrainingMethod` adds a pretraining phase whose cache key is built from *every*
+constructor argument except those the class names in ``FINETUNE_ARGS``, so a new argument can
+never be silently left out of the key.
 :class:`SemiSupervised` is the base of methods that add a consistency term on unlabelled images.
 ``tests/methods/test_contract.py`` checks these promises for every yaml in ``conf/method/``.
 """
@@ -32,6 +34,7 @@ from tlsweep.data.nifti import Cohort
 from tlsweep.data.splits import Splits
 from tlsweep.data.tasks import Task
 from tlsweep.errors import ConfigError
+from tlsweep.methods.labels import SOURCE_SCORING, SOURCE_TASK, TARGET_TASK, LabelUse
 from tlsweep.methods.losses import ramp_up, supervised_loss
 from tlsweep.models.base import Encoder
 from tlsweep.tracking.protocol import RunTracker
@@ -39,7 +42,7 @@ from tlsweep.train.data import Batch, Subset
 
 State = dict[str, torch.Tensor]
 LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]
-# Roles whose images no method may use during training, with or without labels.
+#: Roles whose images no method may use during training, with or without labels.
 HELD_OUT_ROLES = ("val", "test")
 
 
@@ -101,24 +104,43 @@ class Method(ABC):  # noqa: B024 - every hook has a default: plain supervised tr
     - :meth:`loss` maps a batch to a scalar loss with a gradient, or to ``(loss, parts)`` whose
       parts are scalars the loop logs per epoch as ``train/<name>``.
     - :meth:`unlabelled` returns the images added to every batch as ``x_u``, or None; never a
-      subject of a :data:`HELD_OUT_ROLES` role.
+      subject of a :data:`HELD_OUT_ROLES` role; only of the roles :meth:`unlabelled_roles`
+      names.
     - ``freeze_stages`` lowest encoder stages are frozen during target training (0 here).
+    - :meth:`label_use` declares, from the configuration, every label and split role a run
+      reads beyond the protocol's ``val`` and ``test``.
 
     A method without pretraining subclasses this directly; the default loss is supervised.
     """
 
     freeze_stages: int = 0
 
+    def unlabelled_roles(self) -> tuple[str, ...]:
+        """The split roles whose images :meth:`unlabelled` returns (none here)."""
+        return ()
+
     def unlabelled(self, ctx: Context) -> Subset | None:
         """Unlabelled images for target training (``batch.x_u``), or None for none."""
         return None
+
+    def label_use(self, stage1: bool = False) -> LabelUse:
+        """The labels and split roles a run of this method reads, given its configuration.
+
+        Here: the target task's labels of the ``train`` role, plus the images of
+        :meth:`unlabelled_roles` without their labels.
+
+        Args:
+            stage1: a stage-1 run of ``hpo.stage=source_then_target`` (a pretraining scored on
+                the source task; only :class:`PretrainingMethod` has one).
+        """
+        return LabelUse((TARGET_TASK,), ("train", *self.unlabelled_roles()))
 
     def loss(self, model: nn.Module, batch: Batch, task: Task, progress: float) -> LossOutput:
         """Target-training loss of one batch.
 
         Args:
             model: encoder plus head.
-            batch: labelled images ``x`` (B, C, *spatial) and targets ``y``; ``x_u`` if any.
+            batch: labelled images ``x`` ``(B, C, *spatial)`` and targets ``y``; ``x_u`` if any.
             task: the target task.
             progress: fraction of training done, in [0, 1] (for ramp-ups).
 
@@ -181,6 +203,8 @@ class PretrainingMethod(Method):
       :mod:`tlsweep.methods.code_digest`), so editing that code never reuses a stale encoder.
       ``VERSION`` is bumped for a change the digest cannot see (a third-party library's
       behaviour, code reached without an import).
+    - :meth:`pretrain_label_use` declares what :meth:`pretrain` reads; a stage-1 run adds the
+      source task's labels it is scored on (:data:`~tlsweep.methods.labels.SOURCE_SCORING`).
     - In the yaml, ``search_space`` holds fine-tuning parameters only (``train.*`` and
       ``method.<FINETUNE_ARG>``); ``pretrain_search_space`` holds the rest (``pretrain.*`` and
       ``method.<other arg>``).
@@ -216,6 +240,19 @@ class PretrainingMethod(Method):
         args = {k: v for k, v in self.init_args.items() if k not in self.FINETUNE_ARGS}
         task = ctx.source_task
         return {**args, "source_task": [task.column, task.type, task.loss, task.classes]}
+
+    def pretrain_label_use(self) -> LabelUse:
+        """What :meth:`pretrain` reads: here the source task's labels of the source set (a
+        supervised pretraining); a pretraining that reads other labels, or none, overrides it.
+        """
+        return LabelUse((SOURCE_TASK,), ("source", "source_val"))
+
+    def label_use(self, stage1: bool = False) -> LabelUse:
+        """The pretraining's use, plus fine-tuning's (target labels of ``train``), or in a
+        stage-1 run the source-side scoring's (source labels of the source set) instead."""
+        if stage1:
+            return self.pretrain_label_use() | SOURCE_SCORING
+        return self.pretrain_label_use() | super().label_use()
 
     @abstractmethod
     def pretrain(self, ctx: Context, tracker: RunTracker) -> Pretrained:
@@ -256,10 +293,13 @@ class SemiSupervised(Method):
         self.alpha, self.ramp_up = alpha, ramp_up
         self.use_target_unlabelled = use_target_unlabelled
 
+    def unlabelled_roles(self) -> tuple[str, ...]:
+        """The source set, plus the target pool's unlabelled subjects when asked for."""
+        return ("source", "source_val") + (("unlabelled",) if self.use_target_unlabelled else ())
+
     def unlabelled(self, ctx: Context) -> Subset:
         """Images of the source set (labels unused), plus the target pool's unlabelled ones."""
-        roles = ["source", "source_val"] + (["unlabelled"] if self.use_target_unlabelled else [])
-        ids = [pid for role in roles for pid in ctx.splits[role]]
+        ids = [pid for role in self.unlabelled_roles() for pid in ctx.splits[role]]
         if not ids:
             raise ConfigError(
                 f"method={type(self).__name__}: no unlabelled images (split.source_fraction="

@@ -29,9 +29,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 PACKAGE = "tlsweep"
-# Modules (or packages) that cannot change what a pretraining computes: error messages, config
-# dataclasses (the values they hold are in the key already), tracking, worker counts, and what a
-# benchmark cell is (``checkpoint`` asks it whether a run may resume).
+#: Modules (or packages) that cannot change what a pretraining computes: error messages, config
+#: dataclasses (the values they hold are in the key already), tracking, worker counts, and what a
+#: benchmark cell is (``checkpoint`` asks it whether a run may resume).
 NOT_TRAINING = (
     "tlsweep.errors",
     "tlsweep.schemas",

@@ -134,7 +134,7 @@ def vat_perturbation(
 
     Args:
         model: the network, in the mode the loss uses it.
-        x: inputs (B, C, *spatial).
+        x: inputs ``(B, C, *spatial)``.
         clean: ``model(x)``, detached.
         divergence: ``(perturbed_output, clean_output) -> scalar``.
         xi: probe size of the power iteration, per voxel.

@@ -11,6 +11,7 @@ are kept with the encoder, as the source-side objective of ``hpo.stage=source_th
 from __future__ import annotations
 
 from tlsweep.methods.base import Context, Pretrained, PretrainingMethod
+from tlsweep.methods.labels import SOURCE_TASK, LabelUse
 from tlsweep.methods.probe import source_task_scores
 from tlsweep.models.base import Head, Network
 from tlsweep.tracking.protocol import RunTracker
@@ -31,6 +32,10 @@ class PretrainFreeze(PretrainingMethod):
 
     def __init__(self, freeze_stages: int = 2) -> None:
         super().__init__(freeze_stages=freeze_stages)
+
+    def pretrain_label_use(self) -> LabelUse:
+        """The source task's labels of the source set (fit on ``source``, select on the rest)."""
+        return LabelUse((SOURCE_TASK,), ("source", "source_val"))
 
     def pretrain(self, ctx: Context, tracker: RunTracker) -> Pretrained:
         """Train a fresh encoder and head on the source task; keep the best epoch's encoder."""

@@ -44,7 +44,8 @@ def linear_probe(
     target. Both are deterministic.
 
     Args:
-        encoder: maps (B, C, *spatial) to pooled features (B, F); used in eval mode, no grad.
+        encoder: maps ``(B, C, *spatial)`` to pooled features ``(B, F)``; used in eval mode, no
+            grad.
         train: images with ``task``'s targets, to fit the probe.
         val: images with ``task``'s targets, to score it.
         task: the source task.

@@ -5,11 +5,14 @@ SimCLR (Chen et al. 2020) on 3D volumes: each source image gives two random view
 intensity scale/shift, blur, noise, cutout, made in batches on the training device), the encoder
 plus a projection MLP maps both, and NT-Xent pulls the two views of a subject together. With
 ``sigma > 0`` the positives are weighted by a Gaussian kernel over a continuous meta-variable such
-as age (y-aware contrastive learning, Dufumier et al. 2021). The source labels are unused. The
+as age (y-aware contrastive learning, Dufumier et al. 2021). The source task's labels are
+unused by the pretraining, but with ``sigma > 0`` it reads ``meta_column`` of the source
+subjects, by default age, the target variable (:meth:`SimCLR.pretrain_label_use`). The
 epoch with the lowest NT-Xent on ``source_val`` (fixed views) is kept; the run then freezes the
 lowest ``freeze_stages`` stages and fine-tunes on the target task, as for ``pretrain_freeze``,
 and the pretrained encoder is cached the same way. With no source-task head, its source-side
-score for ``hpo.stage=source_then_target`` is a linear probe on the frozen features.
+score for ``hpo.stage=source_then_target`` is a linear probe on the frozen features, fitted to
+the source task's labels.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from torch import nn
 from tlsweep.data.augment import Augment, from_settings
 from tlsweep.errors import ConfigError, suggest
 from tlsweep.methods.base import Context, Pretrained, PretrainingMethod
+from tlsweep.methods.labels import LabelUse, meta
 from tlsweep.methods.losses import nt_xent, yaware_weights
 from tlsweep.models.base import Network
 from tlsweep.tracking.protocol import RunTracker
@@ -77,6 +81,11 @@ class SimCLR(PretrainingMethod):
         self.temperature, self.sigma, self.meta_column = temperature, sigma, meta_column
         self.projection_dims = [int(d) for d in projection_dims]
         self.augment = from_settings(Augment, augment or {}, "method.augment")
+
+    def pretrain_label_use(self) -> LabelUse:
+        """The source set's images; with ``sigma > 0`` also their ``meta_column`` values."""
+        labels = (meta(self.meta_column),) if self.sigma > 0 else ()
+        return LabelUse(labels, ("source", "source_val"))
 
     def pretrain(self, ctx: Context, tracker: RunTracker) -> Pretrained:
         """Train encoder plus projection head with NT-Xent on the source images."""

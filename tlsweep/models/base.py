@@ -13,9 +13,9 @@ from torch import nn
 
 from tlsweep.errors import ConfigError
 
-# Plain torch layers by spatial_dims, for the encoders written here (tiny3d, SFCN). MONAI's layer
-# factories would do the same, but importing any part of MONAI imports all of it (~5 CPU s at
-# every trial's start, benchmarks/startup.py); the MONAI networks (ResNet, DenseNet) still use it.
+#: Plain torch layers by spatial_dims, for the encoders written here (tiny3d, SFCN). MONAI's layer
+#: factories would do the same, but importing any part of MONAI imports all of it (~5 CPU s at
+#: every trial's start, benchmarks/startup.py); the MONAI networks (ResNet, DenseNet) still use it.
 CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 BATCH_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 MAX_POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}

@@ -1,6 +1,6 @@
 """Read a benchmark folder into one table: one row per cell × final seed (``benchmark.csv``).
 
-The folder is what one ``tlsweep -m ...`` multirun leaves (see ``notes/benchmark_layout.md``):
+The folder is what one ``tlsweep -m ...`` multirun leaves (see :mod:`tlsweep.benchmark.layout`):
 ``benchmark.yaml`` names the expected cells and final seeds; each cell folder holds the study's
 ``optimization_results.yaml`` and ``trials.csv`` and one ``final/seed<k>/metrics.json`` per
 final seed. Whatever is missing becomes a row with ``status=missing`` and a warning; cells and
@@ -33,6 +33,7 @@ from tlsweep.benchmark.layout import (
 )
 from tlsweep.errors import ConfigError
 from tlsweep.report.consistency import check_rows
+from tlsweep.report.stats import BASELINE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
             frame[column] = None
     metrics = sorted(c for c in frame if c.startswith("val/"))
     metrics += sorted(c for c in frame if c.startswith("test/"))
+    metrics += sorted(c for c in frame if c.startswith(BASELINE_PREFIX))  # the trivial predictor
     rest = [c for c in frame if c not in {*LEADING, *TRAILING, *metrics}]
     return frame[[*LEADING, *metrics, *TRAILING, *rest]]
 

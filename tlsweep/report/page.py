@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tlsweep.report.collect import Benchmark
 from tlsweep.report.consistency import provenance_summary
-from tlsweep.report.plots import Plot
+from tlsweep.report.figure import Plot
 from tlsweep.report.summary import summary_rows
 from tlsweep.report.tables import Table, to_html
 
@@ -30,6 +30,8 @@ th,td{padding:.3rem .7rem;border-bottom:1px solid #e3e7eb;text-align:right}
 th:first-child,td:first-child{text-align:left} thead th{border-bottom:2px solid #1d232a}
 .note{color:#56606b;font-size:.85rem;margin:.2rem 0}
 .warn{background:#fff6e0;border-left:4px solid #e0a800;padding:.5rem 1rem}
+.header{background:#eef4fb;border-left:4px solid #3b7dd8;padding:.5rem 1rem .5rem 2rem}
+tr.extra th,tr.extra td{border-top:2px solid #aab4be;color:#56606b} td small{color:#56606b}
 .warn li{font-family:ui-monospace,monospace;font-size:.85rem}
 figure{margin:1.2rem 0} figure img{max-width:100%;border:1px solid #e3e7eb}
 figcaption{font-size:.9rem;color:#56606b}
@@ -51,8 +53,18 @@ def render(
     plots: Sequence[Plot],
     notes: Sequence[str],
     title: str,
+    header: Sequence[str] = (),
 ) -> str:
-    """The whole page as one HTML string."""
+    """The whole page as one HTML string.
+
+    Args:
+        bench: the benchmark (its path, spec, warnings, cells).
+        tables: shown under "Results", in order.
+        plots: shown under "Figures", in order.
+        notes: what was left out, and why (shown under "Left out").
+        title: the page title.
+        header: benchmark-wide cautions shown under the title, before any number.
+    """
     esc = html.escape
     parts = [
         f"<h1>{esc(title)}</h1>",
@@ -61,6 +73,7 @@ def render(
         f"<code>{esc(str(bench.spec.get('objective')))}</code> "
         f"({esc(str(bench.spec.get('direction')))}) · final seeds "
         f"{esc(_seeds(bench))} · written {datetime.now():%Y-%m-%d %H:%M}</p>",
+        _header(header),
         _warnings(bench.warnings),
         "<h2>Results</h2>",
         *(to_html(t) for t in tables),
@@ -96,6 +109,13 @@ def _seeds(bench: Benchmark) -> str:
     seeds, first = int(final.get("seeds", 0)), int(final.get("first_seed", 0))
     resample = ", new training subsets per seed" if final.get("resample") else ""
     return f"{seeds} ({first}..{first + seeds - 1}{resample})" if seeds else "none"
+
+
+def _header(lines: Sequence[str]) -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f"<ul class='header'>{items}</ul>"
 
 
 def _warnings(lines: Sequence[str]) -> str:

@@ -1,59 +1,30 @@
 """The report's figures, each saved as PNG (for the page), PDF (for ``\\includegraphics``) and SVG.
 
-Figures are plain :class:`matplotlib.figure.Figure` objects rendered by the Agg canvas: no
-pyplot, no global backend state, so the report runs headless and in threads. Every function
-returns a :class:`Plot`, or None with a reason in ``notes`` when the benchmark has nothing to
-show for it (one sample size, no untuned cells, ...).
+Drawn and saved through :mod:`tlsweep.report.figure`. Every function returns a :class:`Plot`,
+or None with a reason in ``notes`` when the benchmark has nothing to show for it (one sample
+size, no untuned cells, too few trials for parameter importance, ...): the report lists those
+notes under "Left out", in the Markdown and the HTML alike.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tlsweep.report.budget_curve import budget_plot
 from tlsweep.report.collect import Benchmark
-from tlsweep.report.stats import maximize, ok_rows, summarize
+from tlsweep.report.figure import Plot, panels, save
+from tlsweep.report.stats import CELL_AXES, maximize, ok_rows, paired_differences, summarize
 from tlsweep.report.tables import axes_in_use, axis_order, label
 
+__all__ = ["MIN_IMPORTANCE_TRIALS", "Plot", "all_plots"]
+
 log = logging.getLogger(__name__)
-FORMATS = ("png", "pdf", "svg")
-
-
-@dataclass
-class Plot:
-    """One saved figure: ``files`` maps a format (``png``, ``pdf``, ``svg``) to its path."""
-
-    name: str
-    title: str
-    files: dict[str, Path] = field(default_factory=dict)
-
-
-def save(fig: Figure, out: Path, stem: str, name: str, title: str) -> Plot:
-    """Save ``fig`` as ``<out>/<stem>-<name>.{png,pdf,svg}``."""
-    out.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    files = {}
-    for fmt in FORMATS:
-        files[fmt] = out / f"{stem}-{name}.{fmt}"
-        meta = {"Date": None} if fmt == "svg" else None  # reproducible SVG files
-        fig.savefig(files[fmt], dpi=150, metadata=meta)
-    return Plot(name, title, files)
-
-
-def _grid(n: int, width: float = 4.2, height: float = 3.0) -> tuple[Figure, list]:
-    ncols = min(3, max(1, n))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(width * ncols, height * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes[:n]
+MIN_IMPORTANCE_TRIALS = 10  # fewer complete trials per cell: importances are noise
 
 
 def learning_curve(
@@ -97,7 +68,7 @@ def convergence(bench: Benchmark, out: Path, stem: str, notes: list[str]) -> Plo
         notes.append("HPO convergence: no cell has a trials.csv")
         return None
     higher = str(bench.spec.get("direction", "minimize")) == "maximize"
-    fig, axes = _grid(len(cells))
+    fig, axes = panels(len(cells))
     for ax, cell in zip(axes, cells):
         trials = bench.trials[str(cell["name"])]
         done = trials[trials["state"] == "COMPLETE"].sort_values("number")
@@ -114,17 +85,27 @@ def convergence(bench: Benchmark, out: Path, stem: str, notes: list[str]) -> Plo
 
 
 def importance(bench: Benchmark, out: Path, stem: str, notes: list[str]) -> Plot | None:
-    """Per cell: Optuna's parameter importances of its study (default evaluator, PED-ANOVA)."""
-    found = []
-    for cell in bench.cells:
-        if not int(cell.get("n_trials") or 0):
-            continue  # an untuned cell has no study
-        values = _importances(bench, cell, notes)
-        if values:
-            found.append((str(cell["name"]), values))
+    """Per tuned cell: Optuna's parameter importances of its study (default evaluator,
+    PED-ANOVA); only when every tuned cell has ≥ :data:`MIN_IMPORTANCE_TRIALS` complete trials,
+    else no figure and one note saying why."""
+    tuned = [c for c in bench.cells if int(c.get("n_trials") or 0)]  # untuned: no study
+    if not tuned:
+        notes.append("parameter importance: no tuned cell")
+        return None
+    complete = {str(c["name"]): _complete(bench, str(c["name"])) for c in tuned}
+    fewest = min(complete, key=complete.__getitem__)
+    if complete[fewest] < MIN_IMPORTANCE_TRIALS:
+        notes.append(
+            f"parameter importance: left out ({fewest} has {complete[fewest]} complete trials; "
+            f"needs ≥ {MIN_IMPORTANCE_TRIALS} in every tuned cell, below that the importances "
+            "are noise)"
+        )
+        return None
+    found = [(str(c["name"]), _importances(bench, c, notes)) for c in tuned]
+    found = [(name, values) for name, values in found if values]
     if not found:
         return None
-    fig, axes = _grid(len(found), height=2.2 + 0.1 * max(len(v) for _, v in found))
+    fig, axes = panels(len(found), height=2.2 + 0.1 * max(len(v) for _, v in found))
     for ax, (name, values) in zip(axes, found):
         params = list(values)[::-1]
         ax.barh(params, [values[p] for p in params], color="C2")
@@ -139,14 +120,10 @@ def _importances(bench: Benchmark, cell: dict, notes: list[str]) -> dict[str, fl
     import optuna
 
     name = str(cell["name"])
-    trials = bench.trials.get(name)
-    complete = 0 if trials is None else int((trials["state"] == "COMPLETE").sum())
-    params = [] if trials is None else [c for c in trials if str(c).startswith("params_")]
-    if complete < 2 or len(params) < 2:
-        notes.append(
-            f"parameter importance: {name} skipped ({complete} complete trials, "
-            f"{len(params)} parameters; needs ≥ 2 of each)"
-        )
+    trials = bench.trials[name]
+    params = [c for c in trials if str(c).startswith("params_")]
+    if len(params) < 2:
+        notes.append(f"parameter importance: {name} skipped ({len(params)} parameter; needs ≥ 2)")
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -157,6 +134,11 @@ def _importances(bench: Benchmark, cell: dict, notes: list[str]) -> dict[str, fl
     except Exception as exc:  # noqa: BLE001 - a broken study must not sink the whole report
         notes.append(f"parameter importance: {name} skipped ({type(exc).__name__}: {exc})")
         return None
+
+
+def _complete(bench: Benchmark, name: str) -> int:
+    trials = bench.trials.get(name)
+    return 0 if trials is None else int((trials["state"] == "COMPLETE").sum())
 
 
 def _storage(bench: Benchmark, cell: dict) -> object:
@@ -196,53 +178,56 @@ def cost(frame: pd.DataFrame, out: Path, stem: str, notes: list[str]) -> Plot | 
     return save(fig, out, stem, "cost", "Cost per cell")
 
 
-TWIN_AXES = ("method", "encoder", "dataset", "sample_size", "seed_cell", "stage")
-
-
 def tuned_vs_untuned(
     frame: pd.DataFrame, metric: str, out: Path, stem: str, notes: list[str]
 ) -> Plot | None:
-    """Each untuned cell's ``metric`` (mean, 95 % CI) beside its tuned twins (same other axes)."""
-    good = ok_rows(frame)
-    untuned = good[good["tuning"] == "untuned"]
-    pairs = []
-    for key, group in untuned.groupby(list(TWIN_AXES), sort=False, dropna=False):
-        twins = good[(good["tuning"] != "untuned")]
-        for axis, value in zip(TWIN_AXES, key):
-            twins = twins[twins[axis] == value]
-        for tuning, twin in twins.groupby("tuning"):
-            pairs.append((f"{key[0]} {key[3]} vs {tuning}", group[metric], twin[metric]))
-    if not pairs:
+    """Each tuned cell's paired difference (mean, 95 % CI over shared final seeds) to its
+    untuned twin (same method and other axes): the numbers of
+    :func:`~tlsweep.report.tables.tuning_table`."""
+    diffs = paired_differences(frame, metric, "untuned", axis="tuning", match=CELL_AXES)
+    if not diffs.empty and not diffs["paired"].all():
+        notes.append("tuned vs untuned: twins judged on different test sets are not shown")
+    diffs = diffs[diffs["paired"].astype(bool)] if not diffs.empty else diffs
+    if diffs.empty:
         notes.append("tuned vs untuned: no untuned cell with a tuned twin")
         return None
-    fig = Figure(figsize=(max(5.0, 1.1 * len(pairs) + 2), 4.0))
+    shown = ["method", *(a for a in CELL_AXES[1:] if a in diffs and diffs[a].nunique() > 1)]
+    names = [" ".join(str(d[a]) for a in shown) for _, d in diffs.iterrows()]
+    fig = Figure(figsize=(max(5.0, 0.9 * len(diffs) + 2), 4.0))
     ax = fig.subplots()
-    for i, (_, plain, tuned) in enumerate(pairs):
-        for dx, values, color, name in (
-            (-0.12, plain, "C7", "untuned"),
-            (0.12, tuned, "C0", None),
-        ):
-            s = summarize(pd.to_numeric(values, errors="coerce"))
-            err = [[s.mean - s.ci_low], [s.ci_high - s.mean]] if math.isfinite(s.ci_low) else None
-            ax.errorbar(i + dx, s.mean, yerr=err, fmt="o", color=color, capsize=3,
-                        label=(name or "tuned") if i == 0 else None)  # fmt: skip
-    ax.set_xticks(range(len(pairs)), [p[0] for p in pairs], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel(metric)
-    ax.legend(fontsize="small")
+    ci = diffs[["ci_low", "ci_high"]].to_numpy(dtype=float)
+    mean = diffs["mean"].to_numpy(dtype=float)
+    err = np.nan_to_num(np.abs(ci - mean[:, None]).T)  # no CI with one shared seed
+    ax.errorbar(range(len(diffs)), mean, yerr=err, fmt="o", color="C0", capsize=3)
+    ax.axhline(0.0, color="C7", lw=1)
+    ax.set_xlim(-0.5, len(diffs) - 0.5)
+    ax.set_xticks(range(len(diffs)), names, rotation=30, ha="right", fontsize=8)
+    better = "higher" if maximize(metric) else "lower"
+    ax.set_ylabel(f"tuned − untuned {metric} ({better} is better)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"Tuned vs untuned: {metric}, mean and 95 % CI", fontsize=10)
-    return save(fig, out, stem, "tuned_vs_untuned", "Tuned vs untuned")
+    ax.set_title(f"Tuned − untuned: {metric}, paired, 95 % CI", fontsize=10)
+    return save(fig, out, stem, "tuned_vs_untuned", "Tuned − untuned, paired by final seed")
 
 
-def all_plots(bench: Benchmark, metric: str, out: Path, stem: str) -> tuple[list[Plot], list[str]]:
-    """Every figure the benchmark supports, and one note per figure or cell left out."""
+def all_plots(
+    bench: Benchmark,
+    metric: str,
+    out: Path,
+    stem: str,
+    rows: list[str] | None = None,
+    cols: list[str] | None = None,
+) -> tuple[list[Plot], list[str]]:
+    """Every figure the benchmark supports, and one note per figure or cell left out (the
+    budget curve is drawn per ``rows`` × ``cols`` like the main table)."""
     notes: list[str] = []
+    rows, cols = rows or ["method"], cols or ["sample_size"]
     made = [
         learning_curve(bench.frame, metric, out, stem, notes),
         convergence(bench, out, stem, notes),
         importance(bench, out, stem, notes),
         cost(bench.frame, out, stem, notes),
         tuned_vs_untuned(bench.frame, metric, out, stem, notes),
+        budget_plot(bench, rows, cols, out, stem, notes),
     ]
     for note in notes:
         log.info(note)

@@ -19,6 +19,7 @@ from tlsweep.train.metrics import MAXIMIZE
 PAIR_AXES = ("dataset", "encoder", "sample_size", "seed_cell", "tuning", "stage", "variant")
 TEST_DIGEST = "split_test"  # a final seed's test-set digest (tlsweep.benchmark.provenance)
 CELL_AXES = ("method", *PAIR_AXES)
+BASELINE_PREFIX = "baseline/"  # a final seed's trivial-predictor metrics: baseline/test/mae
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,43 @@ def metric_columns(frame: pd.DataFrame, split: str = "test") -> list[str]:
 
 
 def cell_stats(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """One row per cell: its axes, ``best_value``, ``selection_gap`` and, per metric,
+    """One row per cell: its axes, ``best_value``, ``selection_gap`` and, per metric (by
+    default every test metric and its trivial-predictor baseline),
     ``<metric>_{n,mean,sd,ci_low,ci_high}`` over the cell's final seeds.
 
     The selection gap is the best trial's validation value minus the mean validation objective
     of the cell's final reruns: how optimistic the tuned score was (negative when minimising and
     the winner was lucky).
     """
-    metrics = metrics if metrics is not None else metric_columns(frame, "test")
+    if metrics is None:
+        metrics = metric_columns(frame, "test") + metric_columns(frame, BASELINE_PREFIX + "test")
     rows = []
     for cell, group in frame.groupby("cell", sort=False):
         first = group.iloc[0]
         good = ok_rows(group)
         row = {"cell": cell, **{a: first.get(a) for a in (*CELL_AXES, "n_train")}}
         row["best_value"] = float(first.get("best_value", math.nan))
-        objective = first.get("objective")
-        reruns = summarize(good[objective]) if objective in good else summarize([])
-        row["selection_gap"] = row["best_value"] - reruns.mean
+        row["selection_gap"] = selection_gap(group)
         for metric in metrics:
             summary = summarize(good[metric]) if metric in good else summarize([])
             row |= {f"{metric}_{k}": v for k, v in asdict(summary).items()}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def selection_gap(cell: pd.DataFrame) -> float:
+    """One cell's best trial's validation value minus the mean validation objective of its
+    final reruns (ok rows); NaN for an untuned cell or without reruns."""
+    first = cell.iloc[0]
+    objective = first.get("objective")
+    good = ok_rows(cell)
+    reruns = summarize(good[objective]) if objective in good else summarize([])
+    return float(first.get("best_value", math.nan)) - reruns.mean
+
+
+def baseline_column(metric: str) -> str:
+    """The column of the trivial predictor's ``metric`` (``test/mae`` → ``baseline/test/mae``)."""
+    return BASELINE_PREFIX + metric
 
 
 def seed_values(group: pd.DataFrame, metric: str) -> pd.Series:
@@ -171,7 +187,7 @@ def paired_differences(
     row says ``paired=False`` and holds no difference.
 
     Returns:
-        One row per (value, match key): the ``match`` columns, ``axis``, ``baseline``,
+        One row per (value, match key), with the ``match`` columns, ``axis``, ``baseline``,
         ``paired``, the :class:`Summary` fields of the paired difference (``value - baseline``),
         its :func:`paired_test` (``p``, ``p_better``) and ``p_holm``, ``p`` adjusted by
         :func:`holm` over every comparison returned.

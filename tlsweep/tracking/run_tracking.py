@@ -4,7 +4,9 @@ A run launched by the tlsweep sweeper knows its place from :class:`JobInfo` (rol
 trial): it becomes a child of its study's parent run, named after its cell
 (``simclr-sfcn-synthetic_brain-n25-s0-tpe-t3``, ``…-final-s1000``), and tagged
 ``tlsweep.role`` = ``trial`` | ``source`` | ``final``. A final run also tags the trial it reruns
-``tlsweep.selected=true``.
+``tlsweep.selected=true``. Every run is also tagged with the labels and split roles its method
+reads (``tlsweep.labels``, ``tlsweep.roles``; :meth:`tlsweep.methods.base.Method.label_use`),
+set by :func:`tlsweep.run.run` once the method is built.
 """
 
 from __future__ import annotations

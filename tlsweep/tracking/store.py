@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROBE_SECONDS = 6.0  # how long a silent server gets before the run gives up
+PROBE_SECONDS = 6.0  #: how long a silent server gets before the run gives up
 LOCK_SECONDS = 600.0  # a migration takes seconds; this only bounds a hung file system
 _opened: set[str] = set()  # URIs this process has already initialised or probed
 _opened_lock = threading.Lock()

@@ -65,7 +65,7 @@ def prepare_model(model: nn.Module, settings: Any, device: torch.device) -> nn.M
         device: the training device.
 
     Returns:
-        The same module object: compiled in place, with its 4-D/5-D weights in channels-last
+        The same module object, compiled in place, with its 4-D/5-D weights in channels-last
         order if asked.
 
     Raises:
@@ -110,7 +110,7 @@ def prepare_batch(batch: Batch, settings: Any) -> Batch:
     """The batch in the memory order ``settings`` asks for (unchanged when all switches are off).
 
     Args:
-        batch: images ``x`` (B, C, *spatial), targets ``y``, optional unlabelled ``x_u``.
+        batch: images ``x`` ``(B, C, *spatial)``, targets ``y``, optional unlabelled ``x_u``.
         settings: ``train`` settings; only ``channels_last`` concerns batches.
 
     Returns:

@@ -1,4 +1,5 @@
-"""Fit a network on labelled subsets: the glue between split roles and :func:`fit`."""
+"""Fit a network on labelled subsets: the glue between split roles and
+:func:`~tlsweep.train.loop.fit`."""
 
 from __future__ import annotations
 
@@ -40,14 +41,16 @@ def fit_subsets(
     The validation metrics are named after the objective's split: ``val/…`` for
     ``objective.metric == "val/mae"``, ``source_val/…`` for ``source_val/balanced_accuracy``.
 
+    Arguments not listed here are those of :func:`~tlsweep.train.loop.fit`.
+
     Args:
-        loss: ``(model, batch, task, progress) -> loss`` (a method's :meth:`loss`).
+        loss: ``(model, batch, task, progress) -> loss`` (a method's
+            :meth:`~tlsweep.methods.base.Method.loss`).
         unlabelled: images added to every batch as ``x_u`` for semi-supervised losses.
-        Remaining arguments as in :func:`tlsweep.train.loop.fit`.
 
     Returns:
-        :func:`fit`'s result, with ``val_predictions`` (the best epoch's per-subject validation
-        predictions, or None when that epoch ran before a resume).
+        :func:`~tlsweep.train.loop.fit`'s result, with ``val_predictions`` (the best epoch's
+        per-subject validation predictions, or None when that epoch ran before a resume).
     """
     split = objective.metric.split("/", 1)[0]
     hooks = hooks or Hooks()
