@@ -100,15 +100,17 @@ def test_loss_is_a_scalar_with_a_gradient(tiny, name: str) -> None:
     assert grads and any(g.abs().sum() > 0 for g in grads), "the loss has no gradient"
 
 
+def unlabelled_variants(node: Any) -> list[Any]:
+    """The method config, with ``use_target_unlabelled`` both ways when it has that switch."""
+    if "use_target_unlabelled" not in node:
+        return [node]
+    return [OmegaConf.merge(node, {"use_target_unlabelled": flag}) for flag in (True, False)]
+
+
 @pytest.mark.parametrize("name", METHODS)
 def test_unlabelled_images_are_none_or_never_held_out(tiny, name: str) -> None:
     cfg, ctx = tiny(f"method={name}")
-    for flag in [True, False] if "use_target_unlabelled" in cfg.method else [None]:
-        node = (
-            cfg.method
-            if flag is None
-            else OmegaConf.merge(cfg.method, {"use_target_unlabelled": flag})
-        )
+    for node in unlabelled_variants(cfg.method):
         unlabelled = build_method(node).unlabelled(ctx)
         if unlabelled is None:
             continue
@@ -322,12 +324,7 @@ def test_label_use_is_declared_from_the_configuration(tiny, name: str) -> None:
 @pytest.mark.parametrize("name", METHODS)
 def test_unlabelled_images_come_from_the_declared_roles(tiny, name: str) -> None:
     cfg, ctx = tiny(f"method={name}")
-    for flag in [True, False] if "use_target_unlabelled" in cfg.method else [None]:
-        node = (
-            cfg.method
-            if flag is None
-            else OmegaConf.merge(cfg.method, {"use_target_unlabelled": flag})
-        )
+    for node in unlabelled_variants(cfg.method):
         method, seen = build_method(node), reading(ctx)
         unlabelled = method.unlabelled(seen)
         declared = set(method.label_use().roles) - {"train"}  # train's images come labelled

@@ -17,6 +17,7 @@ from tlsweep.report.budget import (
     cell_budgets,
     compute_table,
     header_notes,
+    seeds_note,
     validation_warnings,
 )
 from tlsweep.report.collect import load_benchmark
@@ -136,3 +137,22 @@ def test_the_header_says_which_studies_were_random_search(tmp_path: Path) -> Non
     notes = header_notes(load_benchmark(_benchmark(tmp_path)))
     assert len(notes) == 2 and notes[0].startswith("1 of 3 cells: sample_size.n_val=10")
     assert notes[1].startswith("1 of 3 cells: the sampler's random start-up")  # pf-c: 2 of 2
+
+
+def test_the_main_table_says_what_its_spread_covers(tmp_path: Path) -> None:
+    folder = _benchmark(tmp_path)
+    spec = yaml.safe_load((folder / SPEC_FILE).read_text())
+    assert "initialisation only" in seeds_note(load_benchmark(folder))
+    spec["final"] |= {"seeds": 5, "resample": True}
+    (folder / SPEC_FILE).write_text(yaml.safe_dump(spec))
+    note = seeds_note(load_benchmark(folder))
+    assert note.startswith("5 final seeds (1000–1004), each drawing new training and validation")
+    spec["final"]["seeds"] = 0
+    (folder / SPEC_FILE).write_text(yaml.safe_dump(spec))
+    assert seeds_note(load_benchmark(folder)) is None
+
+
+def test_a_method_without_pretraining_says_so_in_the_stage_one_column(tmp_path: Path) -> None:
+    table = methods_table(load_benchmark(_benchmark(tmp_path)))
+    text = {(r[0], c[0]): v for (r, c), v in table.text.items()}
+    assert text[("scratch", "stage 1 of source_then_target")] == "– (no pretraining)"

@@ -96,6 +96,26 @@ def budget_header(bench: Benchmark) -> str:
     )
 
 
+def seeds_note(bench: Benchmark) -> str | None:
+    """What the final seeds vary, so what a cell's ± and interval cover (None: no final seeds)."""
+    final = bench.spec.get("final") or {}
+    seeds = int(final.get("seeds") or 0)
+    if not seeds:
+        return None
+    first = int(final.get("first_seed") or 0)
+    which = f"{seeds} final seeds ({first}–{first + seeds - 1})" if seeds > 1 else "1 final seed"
+    if final.get("resample"):
+        return (
+            f"{which}, each drawing new training and validation subjects (final.resample; the "
+            "same draws for every method and sample size, one fixed test set): the spread covers "
+            "the draw of the labelled subjects and initialisation."
+        )
+    return (
+        f"{which} on one draw of the training and validation subjects (final.resample=false): "
+        "the spread covers initialisation only, not which subjects were labelled."
+    )
+
+
 def compute_table(bench: Benchmark) -> Table:
     """Per cell: trials per stage (complete/pruned/failed), their total, the random start-up,
     epochs, and measured hours of pretraining, tuning and final seeds."""
@@ -312,5 +332,5 @@ def _int(value: Any) -> int | None:
 
 __all__ = [
     "CellBudget", "budget_header", "cell_budgets", "compute_table", "header_notes",
-    "pretraining_seconds", "random_search_notes", "validation_warnings",
+    "pretraining_seconds", "random_search_notes", "seeds_note", "validation_warnings",
 ]  # fmt: skip

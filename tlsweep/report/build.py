@@ -78,6 +78,9 @@ def make_report(bench: Benchmark, out: Path, options: ReportOptions) -> Report:
     """Compute every table and draw every figure (into ``out``) of the report."""
     frame, metric, rows, cols = bench.frame, options.metric, options.rows, options.cols
     main = tables.metric_table(frame, metric, rows, cols)
+    seeds = budget.seeds_note(bench)
+    if seeds:
+        main.notes.insert(0, seeds)
     paired = tables.paired_table(frame, metric, options.baseline, cols)
     tuning = tables.tuning_table(frame, metric, cols)
     overall, why = aggregate_table(frame, metric, rows, cols)

@@ -62,7 +62,8 @@ def _use_texts(use: dict[str, Any]) -> list[str]:
     stage1 = _labels(use.get("stage1_labels") or [])
     if use.get("stage1_roles"):
         stage1 = f"{stage1 or 'no labels'} ({_roles(use['stage1_roles'])})"
-    return [_labels(use.get("labels") or []) or "none", _roles(use.get("roles") or []), stage1]
+    roles = _roles(use.get("roles") or [])
+    return [_labels(use.get("labels") or []) or "none", roles, stage1 or "– (no pretraining)"]
 
 
 def _labels(labels: list[str]) -> str:
