@@ -88,7 +88,7 @@ clean:
 # ---- measurements (benchmarks/, printing side-by-side tables; never timed tests) ----
 BENCH_ARGS ?=
 
-table-transfer: install  ## planted transfer recovered? reports/transfer_recovery.md (about 35 min on 2 cores)
+table-transfer: install  ## planted transfer recovered? reports/transfer_recovery.md (about 20 min on 2 cores)
 	$(BIN)/python benchmarks/transfer_recovery.py $(BENCH_ARGS)
 
 scaling: install  ## the same 8-trial sweep with 1, 2, 4 workers: reports/scaling.{md,png}

@@ -109,7 +109,8 @@ def analyse(sweep: Path) -> tuple[dict[str, dict[str, float]], dict[str, float |
         if study is not None:
             started = journal_starts(study).get(int(job.name), (None, None))[0]
         role = json.loads(metrics.read_text()).get("role", "?")
-        for name, seconds in phases(job, started).items():
+        for name, span in phases(job, started).items():
+            seconds = max(span, 0.0)  # log stamps are to the ms: an empty phase can be -0.001
             totals[role][name] += seconds
             totals[role]["max " + name] = max(totals[role]["max " + name], seconds)
         totals[role]["jobs"] += 1

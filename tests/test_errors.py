@@ -97,6 +97,7 @@ def test_unreadable_nifti_is_named_through_run(
         run(make_cfg(*nifti_overrides))
 
 
+@pytest.mark.slow  # two CLI processes
 def test_a_swept_key_typo_gets_the_plain_override_suggestion(
     cache_dir: Path, tmp_path: Path
 ) -> None:

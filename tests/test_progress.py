@@ -71,6 +71,7 @@ def _on_terminal(args: list[str], timeout: float = 60.0) -> str:
     return out.decode()
 
 
+@pytest.mark.slow  # a training process
 def test_piped_stderr_gets_one_line_per_epoch_and_no_bar() -> None:
     # bytes, not text=True: universal newlines would turn every "\r" into "\n"
     proc = subprocess.run([sys.executable, "-c", TRAIN], capture_output=True, timeout=60)

@@ -30,6 +30,7 @@ def logged_run(make_cfg, mlflow_server: str):  # noqa: ANN201
     return value, trial_runs[0], client
 
 
+@pytest.mark.slow  # a tracking server: the slow tier, which CI runs with one
 def test_run_name_tags_and_params(logged_run) -> None:  # noqa: ANN001
     _, mlrun, _ = logged_run
     assert mlrun.info.run_name == "pretrain_freeze-tiny3d-smoke-s3"
@@ -46,6 +47,7 @@ def test_run_name_tags_and_params(logged_run) -> None:  # noqa: ANN001
     assert not any(k.startswith(("hydra.", "method.search_space")) for k in params)
 
 
+@pytest.mark.slow  # a tracking server: the slow tier, which CI runs with one
 def test_the_data_and_the_code_are_the_runs_inputs_and_tags(logged_run, tmp_path) -> None:  # noqa: ANN001
     """What the run recorded in metrics.json is what MLflow shows (both ends of one record)."""
     import json
@@ -67,6 +69,7 @@ def test_the_data_and_the_code_are_the_runs_inputs_and_tags(logged_run, tmp_path
         assert tags[f"tlsweep.provenance.{key}"] == str(record[key]), key
 
 
+@pytest.mark.slow  # a tracking server: the slow tier, which CI runs with one
 def test_metric_history_and_final_metrics(logged_run) -> None:  # noqa: ANN001
     value, mlrun, client = logged_run
     history = client.get_metric_history(mlrun.info.run_id, "val/mae")
@@ -86,6 +89,7 @@ def test_metric_history_and_final_metrics(logged_run) -> None:  # noqa: ANN001
     assert metrics["val/mae"] == pytest.approx(value)
 
 
+@pytest.mark.slow  # a tracking server: the slow tier, which CI runs with one
 def test_artifacts_are_stored_on_the_server(logged_run, tmp_path: Path) -> None:  # noqa: ANN001
     _, mlrun, client = logged_run
     names = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
