@@ -146,6 +146,11 @@ def test_each_report_gets_a_page_with_its_own_figures(tmp_path: Path) -> None:
     packing = (out / reports.PAGES / "packing.md").read_text()
     assert "{include} ../../../reports/packing.md" in packing
     assert "packing.png)" in packing and "packing-epochs6.png" not in packing
+    assert ":relative-images:" in packing
+
+    (src / "packing.md").write_text("# x\n\n![speed](packing.png)\n")  # a report that links it
+    reports.write_pages(src, out)
+    assert "packing.png)" not in (out / reports.PAGES / "packing.md").read_text()
 
     (src / "packing.md").unlink()  # a report that is gone loses its page; a new one gets one
     (src / "scaling.md").write_text("# y\n")

@@ -1,8 +1,8 @@
 """Sphinx extension: one results page per committed report, generated at build time.
 
 Each ``reports/<name>.md`` becomes ``results/reports/<name>``: the report included as written
-(its provenance footer too) followed by its figures, the PNGs named ``<name>.png`` or
-``<name>-*.png`` (a figure belongs to the report with the longest matching name, so
+(its provenance footer too, and the figures it links) followed by the figures it does not link,
+the PNGs named ``<name>.png`` or ``<name>-*.png`` (a figure belongs to the report with the longest matching name, so
 ``packing-epochs6.png`` would not land on ``packing``). The pages are written into the source
 tree before Sphinx reads it (git-ignored; rewritten only when their text changes, so incremental
 builds stay incremental), and a page whose report is gone is removed: a newly committed report
@@ -44,11 +44,14 @@ def page_text(report: Path, figures: list[Path], page_dir: Path) -> str:
         f"<!-- generated from reports/{report.name} by docs/_ext/tlsweep_reports.py -->",
         "",
         f"```{{include}} {rel(report)}",
+        ":relative-images:",  # the report's own figure links are relative to reports/
         "```",
     ]
-    if figures:
+    text = report.read_text(encoding="utf-8")
+    unlinked = [png for png in figures if f"]({png.name})" not in text]
+    if unlinked:
         lines += ["", "## Figures"]
-    for png in figures:
+    for png in unlinked:
         lines += ["", f"![{png.stem}]({rel(png)})"]
     return "\n".join(lines) + "\n"
 
