@@ -2,12 +2,13 @@
 
 Each ``reports/<name>.md`` becomes ``results/reports/<name>``: the report included as written
 (its provenance footer too, and the figures it links) followed by the figures it does not link,
-the PNGs named ``<name>.png`` or ``<name>-*.png`` (a figure belongs to the report with the longest matching name, so
-``packing-epochs6.png`` would not land on ``packing``). The pages are written into the source
-tree before Sphinx reads it (git-ignored; rewritten only when their text changes, so incremental
-builds stay incremental), and a page whose report is gone is removed: a newly committed report
-shows up without editing the docs. A Markdown link to ``reports/<name>.md`` from a docs page
-(which works on GitHub) becomes a link to that report's page in the site.
+the PNGs named ``<name>.png`` or ``<name>-*.png`` (a figure belongs to the report with the
+longest matching name, so ``packing-epochs6.png`` would not land on ``packing``). The pages are
+written into the source tree before Sphinx reads it (git-ignored; rewritten only when their text
+changes, so incremental builds stay incremental), and a page whose report is gone is removed: a
+newly committed report shows up without editing the docs. A Markdown link to
+``reports/<name>.md`` from a docs page (which works on GitHub) becomes a link to that report's
+page in the site.
 """
 
 from __future__ import annotations
