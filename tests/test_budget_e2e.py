@@ -9,6 +9,7 @@ label tags, and the report's budget table reads the same totals back.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.sweeper.conftest import journal_study
 from tlsweep.report.budget import cell_budgets, compute_table
 from tlsweep.report.collect import load_benchmark
 from tlsweep.report.labels import methods_table
+from tlsweep.train.brain_age import MIN_SLOPE
 
 pytestmark = pytest.mark.slow
 SHARED = (
@@ -76,6 +78,13 @@ def test_a_shared_budget_gives_both_stages_the_same_total(tmp_path: Path, cache_
     assert any(b.seconds["pretraining"] > 0 for b in cell_budgets(report))  # a cache miss
     assert ("pretrain_freeze",) in methods_table(report).row_keys
     assert len(compute_table(report).row_keys) == 2
+    # brain-age outputs: in every final seed's row, in no tuning trial (which scores no test)
+    rows = report.frame
+    assert rows[["test/gap_r", "test/gap_mean", "bias/slope"]].notna().all().all()
+    usable = rows["bias/slope"] >= MIN_SLOPE  # a 2-epoch model predicts nearly a constant
+    assert (rows["test/mae_corrected"].notna() == usable).all()
+    trials = [json.loads(p.read_text())["metrics"] for p in one.glob("[0-9]*/metrics.json")]
+    assert trials and not any(k.startswith("bias/") or "gap" in k for t in trials for k in t)
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("tlsweep").experiment_id])

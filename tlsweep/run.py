@@ -198,6 +198,8 @@ def _final_evaluation(
     The metrics are logged one step after the last epoch, so MLflow's summary value of
     ``val/mae`` (the value at the highest step) is the selected model's, not the last epoch's.
     """
+    import pandas as pd
+
     from tlsweep.train.baseline import final_baselines
 
     metrics, frames = {"best_epoch": float(result.best_epoch)}, []
@@ -216,11 +218,15 @@ def _final_evaluation(
         frames.append(frame)
     roles = ["val", "test"] if test else ["val"]  # a tuning trial never touches test labels
     metrics.update(final_baselines(ctx.target_task, ctx.cohort.table, ctx.splits, roles))
+    predictions = pd.concat(frames)
+    if test and ctx.target_task.brain_age:  # fitted on val only (tlsweep.train.brain_age)
+        from tlsweep.train.brain_age import brain_age
+
+        values, predictions = brain_age(predictions, ctx.target_task.band_width)
+        metrics.update(values)
     named = {f"final/{k}" if k == "best_epoch" else k: v for k, v in metrics.items()}
     tracker.log_metrics(named, step=len(result.history))
-    import pandas as pd
-
-    tracker.log_artifact(_write(out / layout.PREDICTIONS_FILE, pd.concat(frames)))
+    tracker.log_artifact(_write(out / layout.PREDICTIONS_FILE, predictions))
     if cfg.tracking.log_checkpoint:
         torch.save(model.state_dict(), out / "model.pt")
         tracker.log_artifact(out / "model.pt")

@@ -76,6 +76,11 @@ class TaskConfig:
     # a binary classification task's positive label (its precision, recall, F1 and AUROC);
     # null: the second label in sorted order (M of F/M, 1 of 0/1)
     positive: str | None = None
+    # brain-age outputs of a regression target in every run that scores test: the gap, its
+    # age-bias correction fitted on validation, MAE per band (tlsweep.train.brain_age);
+    # null: on for a regression target in column age
+    age_gap: bool | None = None
+    band_width: float = 10.0  # width of the bands of the MAE per band (years, for age)
 
 
 @dataclass

@@ -81,7 +81,8 @@ def make_benchmark(
 ) -> Path:
     """Write a benchmark of ``methods`` × ``sizes`` (tuned with TPE, ``n_trials`` each), plus
     untuned twins of the ``untuned`` methods, with ``seeds`` final seeds per cell; with
-    ``baseline``, each final seed also records the mean predictor's metrics (``baseline/...``).
+    ``baseline``, each final seed also records the mean predictor's metrics (``baseline/...``)
+    and the brain-age metrics (:func:`brain_age_metrics`).
 
     Returns:
         The benchmark folder (``root``).
@@ -126,6 +127,7 @@ def _cell(
             base = baseline_mae(SIZES[size], k)
             metrics |= {"baseline/val/mae": base - 0.5, "baseline/val/r2": 1 - (base - 0.5) / 20}
             metrics |= {"baseline/test/mae": base, "baseline/test/r2": 1 - base / 20}
+            metrics |= brain_age_metrics(mae, k)
         _job(folder / "final" / f"seed{FIRST_SEED + k}", "final", name, FIRST_SEED + k, params,
              uri, metrics, wall_s=60.0 + 10 * k, provenance=provenance(size, k))  # fmt: skip
     return {
@@ -133,6 +135,15 @@ def _cell(
         "dataset": "synthetic_brain", "sample_size": size, "n_train": SIZES[size], "seed": 0,
         "tuning": tuning, "stage": "target_only", "n_trials": n_trials, "stage1_trials": 0,
         "study_name": name, "storage": storage, "config_hash": cell_hash(name), "variant": "",
+    }  # fmt: skip
+
+
+def brain_age_metrics(mae: float, k: int) -> dict[str, float]:
+    """What a final seed of an age target records beside its MAE (tlsweep.train.brain_age)."""
+    return {
+        "test/gap_r": -0.6 + 0.01 * k, "test/gap_r_corrected": 0.02 * k,
+        "test/mae_corrected": mae - 1.0, "test/mae_band_20": mae + 1.0,
+        "test/mae_band_30": mae - 1.0, "bias/slope": 0.7, "bias/intercept": 15.0,
     }  # fmt: skip
 
 

@@ -76,13 +76,15 @@ def test_tables_appear_in_markdown_latex_and_html(report_dir: Path) -> None:
     md, tex = (report_dir / "lc.md").read_text(), (report_dir / "lc.tex").read_text()
     page_text = (report_dir / "lc.html").read_text()
     titles = re.findall(r"^\*\*(.+)\*\*$", md, flags=re.MULTILINE)
-    assert len(titles) == 7
-    assert {"Budget and measured compute per cell", "Labels and subjects each method uses"} <= set(
-        titles
-    )
+    assert len(titles) == 9
+    assert {
+        "Budget and measured compute per cell",
+        "Labels and subjects each method uses",
+        "Brain age: test MAE per age band",
+    } <= set(titles)
     for title in titles:
         assert f"<caption>{html.escape(title)}</caption>" in page_text, title
-    assert tex.count(r"\begin{tabular}") == 7
+    assert tex.count(r"\begin{tabular}") == 9
     assert (report_dir / "lc-compute.csv").is_file() and (report_dir / "lc-labels.csv").is_file()
 
 
@@ -94,3 +96,21 @@ def test_header_notes_lead_both_renderings(bench_template: Path, tmp_path: Path)
     assert "\n> validation set below 20 subjects in 2 cells\n" in markdown(bench, report)
     rendered = page.render(bench, [], [], [], "t", header=report.header)
     assert "<ul class='header'><li>validation set below 20 subjects in 2 cells</li>" in rendered
+
+
+def test_the_brain_age_section_reads_the_final_seeds_metrics(report_dir: Path) -> None:
+    bias = pd.read_csv(report_dir / "lc-brain_age.csv")
+    bands = pd.read_csv(report_dir / "lc-age_bands.csv")
+    row = bias[(bias["method"] == "scratch") & (bias["sample_size"] == "n25")].iloc[0]
+    assert row["test/gap_r"] == pytest.approx(-0.6 + 0.01)  # seeds k = 0, 1, 2: mean of 0.01 k
+    assert row["test/mae_corrected"] == pytest.approx(row["test/mae"] - 1.0)
+    assert set(bands["band"]) == {"20–30", "30–40"}
+    md = (report_dir / "lc.md").read_text()
+    assert "fitted on each seed's validation subjects only and never on test" in md
+
+
+def test_no_brain_age_section_without_its_metrics(bench_template: Path, tmp_path: Path) -> None:
+    from tlsweep.report.brain_age import brain_age_tables
+
+    frame = load_benchmark(bench_template).frame.drop(columns=["test/gap_r"])
+    assert brain_age_tables(frame, ["method"], ["sample_size"]) == []

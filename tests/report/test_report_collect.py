@@ -16,7 +16,10 @@ from tlsweep.errors import ConfigError
 from tlsweep.report.collect import LEADING, TRAILING, load_benchmark, write_csv
 
 BASELINES = ["baseline/test/mae", "baseline/test/r2", "baseline/val/mae", "baseline/val/r2"]
-CONTRACT = [*LEADING, "val/mae", "val/r2", "test/mae", "test/r2", *BASELINES, *TRAILING]
+TESTS = ["test/gap_r", "test/gap_r_corrected", "test/mae", "test/mae_band_20", "test/mae_band_30"]
+TESTS += ["test/mae_corrected", "test/r2"]  # sorted: the brain-age metrics beside the rest
+CONTRACT = [*LEADING, "val/mae", "val/r2", *TESTS, *BASELINES, *TRAILING]
+CONTRACT += ["bias/slope", "bias/intercept"]  # other metrics, as recorded
 CONTRACT += list(provenance("n25", 0))
 
 

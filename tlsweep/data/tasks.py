@@ -35,6 +35,10 @@ class Task:
             task only; see :meth:`shuffled`).
         positive: a binary task's positive label (compared as text, so ``1`` matches ``"1"``);
             None: the second label in sorted order (``M`` of ``F``/``M``, ``1`` of ``0``/``1``).
+        age_gap: brain-age outputs for a regression target
+            (:mod:`tlsweep.train.brain_age`); None: on for a regression target in column
+            ``age`` (see :attr:`brain_age`).
+        band_width: width of the bands of the brain-age MAE per band, in the target's units.
     """
 
     key: str
@@ -43,6 +47,8 @@ class Task:
     loss: str = "auto"
     shuffle_labels: bool = False
     positive: str | None = None
+    age_gap: bool | None = None
+    band_width: float = 10.0
     classes: list[str] = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
@@ -50,6 +56,14 @@ class Task:
     @property
     def is_classification(self) -> bool:
         return self.type == "classification"
+
+    @property
+    def brain_age(self) -> bool:
+        """Whether runs report brain-age outputs: ``age_gap``, or when None, a regression
+        target in column ``age``."""
+        if self.age_gap is None:
+            return not self.is_classification and self.column == "age"
+        return self.age_gap
 
     @property
     def out_features(self) -> int:
@@ -64,8 +78,9 @@ class Task:
 
         Raises:
             ConfigError: unknown type, missing column, non-numeric regression labels, fewer
-                than two classes, ``shuffle_labels`` on a task that is not the source task, or
-                a ``positive`` label that is not one of a binary task's two labels.
+                than two classes, ``shuffle_labels`` on a task that is not the source task,
+                a ``positive`` label that is not one of a binary task's two labels, or
+                ``age_gap`` on a classification task.
         """
         if self.shuffle_labels and self.key != "source_task":
             raise ConfigError(
@@ -74,6 +89,13 @@ class Task:
             )
         if self.type not in TASK_TYPES:
             raise bad_option(f"{self.key}.type", self.type, TASK_TYPES)
+        if self.age_gap and self.is_classification:
+            raise ConfigError(
+                f"{self.key}.age_gap=true: a brain-age gap needs a regression target; "
+                f"{self.key}.type=classification"
+            )
+        if not self.band_width > 0:
+            raise ConfigError(f"{self.key}.band_width={self.band_width}: must be > 0")
         if self.column not in table.columns:
             raise bad_column(
                 f"{self.key}.column", self.column, table.columns, "the participants table"

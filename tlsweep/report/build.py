@@ -4,7 +4,8 @@
 methods), ``<name>-tuning.csv`` (tuned − untuned twins), ``<name>-aggregate.csv`` (mean rank and
 IQM across columns), ``<name>-budget.csv`` (expected best after k trials, per cell and k),
 ``<name>-compute.csv`` (trials per stage, epochs and measured hours per cell),
-``<name>-labels.csv`` (the labels and subjects each method declares), ``<name>-cells.csv``
+``<name>-labels.csv`` (the labels and subjects each method declares), ``<name>-brain_age.csv``
+and ``<name>-age_bands.csv`` (the brain-age section, for an age target), ``<name>-cells.csv``
 (per-cell statistics) and ``<name>-<figure>.png|.pdf|.svg``. Everything is
 computed once (:func:`make_report`) and every rendering reads that one :class:`Report`, so the
 Markdown, the LaTeX and the HTML show the same tables, figures and "Left out" notes; figure
@@ -22,6 +23,7 @@ import pandas as pd
 from tlsweep.errors import bad_column
 from tlsweep.report import budget, page, plots, tables
 from tlsweep.report.aggregate import aggregate_table
+from tlsweep.report.brain_age import brain_age_tables
 from tlsweep.report.budget_curve import budget_table
 from tlsweep.report.collect import Benchmark
 from tlsweep.report.consistency import provenance_summary, rows_footer
@@ -86,6 +88,7 @@ def make_report(bench: Benchmark, out: Path, options: ReportOptions) -> Report:
     overall, why = aggregate_table(frame, metric, rows, cols)
     curve = budget_table(bench, rows, cols)
     compute, labels = budget.compute_table(bench), methods_table(bench)
+    ages = dict(zip(("-brain_age", "-age_bands"), brain_age_tables(frame, rows, cols)))
     figures, left_out = plots.all_plots(bench, metric, out, options.name, rows, cols)
     if paired is None:
         left_out.insert(0, f"paired differences: no method '{options.baseline}' in the benchmark")
@@ -96,8 +99,10 @@ def make_report(bench: Benchmark, out: Path, options: ReportOptions) -> Report:
         "-paired": paired, "-tuning": tuning, "-aggregate": overall, "-budget": curve,
         "-compute": compute, "-labels": labels,
     }  # fmt: skip
+    named |= ages
     csv |= {suffix: tables.to_frame(t) for suffix, t in named.items() if t is not None}
-    made = [t for t in (main, paired, tuning, overall, curve, compute, labels) if t is not None]
+    shown = (main, paired, tuning, overall, *ages.values(), curve, compute, labels)
+    made = [t for t in shown if t is not None]
     return Report(budget.header_notes(bench), made, figures, left_out, csv)
 
 

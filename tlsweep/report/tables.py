@@ -46,7 +46,7 @@ from tlsweep.report.stats import (
 from tlsweep.train.metrics import REGRESSION_METRICS
 
 __all__ = [
-    "SIGNIFICANT", "TIE", "Key", "Table", "axes_in_use", "axis_order", "decimals", "label",
+    "SIGNIFICANT", "TIE", "Key", "Table", "axes_in_use", "axis_order", "decimals", "grid", "label",
     "metric_table", "paired_table", "to_frame", "to_html", "to_latex", "to_markdown",
     "tuning_table",
 ]  # fmt: skip
@@ -68,7 +68,7 @@ def metric_table(
 ) -> Table:
     """``metric`` mean ± sd over final seeds per ``rows`` × ``cols`` (see the module doc)."""
     rows = axes_in_use(frame, rows, cols)
-    table = _grid(frame, f"{metric} (mean ± sd over final seeds)", rows, cols)
+    table = grid(frame, f"{metric} (mean ± sd over final seeds)", rows, cols)
     values: dict[tuple[Key, Key], pd.Series] = {}
     gaps: dict[tuple[Key, Key], float] = {}
     for key, group in ok_rows(frame).groupby([*rows, *cols], sort=False, dropna=False):
@@ -203,7 +203,7 @@ def paired_table(
     rows = rows if axis in rows else [*rows, axis]
     what = "" if axis == "method" else f" ({axis})"
     title = f"{metric}: paired difference to {baseline}{what} (mean [{confidence:.0%} CI])"
-    table = _grid(frame[frame[axis] != baseline], title, rows, cols)
+    table = grid(frame[frame[axis] != baseline], title, rows, cols)
     digits = decimals(diffs["sd"].tolist())
     for _, d in diffs.iterrows():
         _paired_entry(table, d, rows, cols, digits, metric)
@@ -269,7 +269,8 @@ def _share(value: float) -> str:
 _NAN = Summary(0, math.nan, math.nan, math.nan, math.nan)
 
 
-def _grid(frame: pd.DataFrame, title: str, rows: list[str], cols: list[str]) -> Table:
+def grid(frame: pd.DataFrame, title: str, rows: list[str], cols: list[str]) -> Table:
+    """An empty table of the row and column keys the finished rows of ``frame`` take."""
     good = ok_rows(frame)
     order = axis_order(frame)
     row_keys = sorted({tuple(k) for k in good[rows].itertuples(index=False)}, key=order)

@@ -1,0 +1,104 @@
+"""The report's brain-age section: the gap's age bias before and after correction, and MAE per
+age band, per method and column (from the final seeds' metrics, :mod:`tlsweep.train.brain_age`).
+
+Shown only when the final seeds recorded brain-age metrics (``target_task.age_gap``). The
+corrected MAE stands beside the raw one, never instead of it: the correction is fitted on each
+seed's validation subjects and moves predictions towards the true age, so it says how much of a
+model's error is a linear age bias, not how accurate the model is.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from tlsweep.report.render import Key, Table
+from tlsweep.report.stats import ok_rows, seed_values, summarize
+from tlsweep.report.tables import axes_in_use, grid
+from tlsweep.train.brain_age import band_name
+
+GAP_R, GAP_R_CORRECTED = "test/gap_r", "test/gap_r_corrected"
+QUANTITIES = {
+    "MAE": "test/mae",
+    "MAE corrected": "test/mae_corrected",
+    "r(gap, age)": GAP_R,
+    "r corrected": GAP_R_CORRECTED,
+}
+BAND = re.compile(r"^test/mae_band_(-?[0-9.]+)$")
+
+
+def brain_age_tables(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> list[Table]:
+    """The bias table and the band table, or none when no final seed recorded a gap."""
+    if GAP_R not in frame or ok_rows(frame)[GAP_R].isna().all():
+        return []
+    rows = axes_in_use(frame, rows, cols)
+    return [_bias_table(frame, rows, cols), _band_table(frame, rows, cols)]
+
+
+def _bias_table(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> Table:
+    table = grid(frame, "Brain age: the gap's age bias, before and after correction", rows, cols)
+    table.col_axes = [*cols, "quantity"]
+    columns = [(*c, q) for c in table.col_keys for q in QUANTITIES]
+    values = _means(frame, rows, cols, list(QUANTITIES.values()))
+    for r in table.row_keys:
+        for c in table.col_keys:
+            for name, metric in QUANTITIES.items():
+                mean = values.get((r, c, metric))
+                if mean is not None:
+                    table.text[(r, (*c, name))] = f"{mean:.2f}"
+            table.records.append(
+                {**dict(zip(rows, r)), **dict(zip(cols, c))}
+                | {metric: values.get((r, c, metric)) for metric in QUANTITIES.values()}
+            )
+    table.col_keys = columns
+    table.notes.append(
+        "Mean over the final seeds of the test set. Gap = predicted − true age; r(gap, age) "
+        "below 0 is regression to the mean (young brains look old, old ones young). The "
+        "correction (Smith et al. 2019; de Lange & Cole 2020) is fitted on each seed's "
+        "validation subjects only and never on test; its MAE is shown beside the raw MAE, not "
+        "instead of it."
+    )
+    return table
+
+
+def _band_table(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> Table:
+    bands = sorted({float(m[1]) for c in frame.columns if (m := BAND.match(c))})
+    width = np.diff(bands).min() if len(bands) > 1 else None
+    table = grid(frame, "Brain age: test MAE per age band", rows, cols)
+    table.col_axes = [*cols, "band"]
+    metrics = [f"test/mae_band_{band_name(b)}" for b in bands]
+    values = _means(frame, rows, cols, metrics)
+    names = {b: f"{band_name(b)}–{band_name(b + width)}" if width else band_name(b) for b in bands}
+    for r in table.row_keys:
+        for c in table.col_keys:
+            for band, metric in zip(bands, metrics, strict=True):
+                mean = values.get((r, c, metric))
+                if mean is not None:
+                    table.text[(r, (*c, names[band]))] = f"{mean:.1f}"
+                    table.records.append(
+                        {**dict(zip(rows, r)), **dict(zip(cols, c))}
+                        | {"band": names[band], "test/mae": mean}
+                    )
+    table.col_keys = [(*c, names[b]) for c in table.col_keys for b in bands]
+    table.notes.append(
+        "Raw test MAE of the subjects whose true age lies in the band, mean over the final seeds "
+        "(target_task.band_width); small bands at the ends of the age range hold few subjects."
+    )
+    return table
+
+
+def _means(
+    frame: pd.DataFrame, rows: list[str], cols: list[str], metrics: list[str]
+) -> dict[tuple[Key, Key, str], float]:
+    """Mean over final seeds (of the cells in a row × column) of each metric present."""
+    out: dict[tuple[Key, Key, str], float] = {}
+    for key, group in ok_rows(frame).groupby([*rows, *cols], sort=False, dropna=False):
+        r, c = tuple(key[: len(rows)]), tuple(key[len(rows) :])
+        for metric in metrics:
+            if metric in group:
+                values = seed_values(group, metric)
+                if len(values):
+                    out[(r, c, metric)] = summarize(values).mean
+    return out
