@@ -14,7 +14,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
+import pandas as pd
 import yaml
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -130,12 +132,26 @@ def _cell(
             metrics |= brain_age_metrics(mae, k)
         _job(folder / "final" / f"seed{FIRST_SEED + k}", "final", name, FIRST_SEED + k, params,
              uri, metrics, wall_s=60.0 + 10 * k, provenance=provenance(size, k))  # fmt: skip
+        if baseline:
+            _predictions(folder / "final" / f"seed{FIRST_SEED + k}", mae, k)
     return {
         "name": name, "dir": name, "method": method, "encoder": "tiny3d",
         "dataset": "synthetic_brain", "sample_size": size, "n_train": SIZES[size], "seed": 0,
         "tuning": tuning, "stage": "target_only", "n_trials": n_trials, "stage1_trials": 0,
         "study_name": name, "storage": storage, "config_hash": cell_hash(name), "variant": "",
     }  # fmt: skip
+
+
+def _predictions(job: Path, mae: float, k: int) -> None:
+    """A final seed's ``predictions.csv``: 20 test subjects shrunk towards the mean age."""
+    age = np.linspace(20.0, 40.0, 20)
+    pred = 0.7 * age + 9.0 + np.random.default_rng(k).normal(0.0, mae / 5, 20)
+    corrected = (pred - 9.0) / 0.7
+    pd.DataFrame(
+        {"participant_id": [f"sub-{i:02d}" for i in range(20)], "split": "test", "y_true": age,
+         "y_pred": pred, "gap": pred - age, "y_pred_corrected": corrected,
+         "gap_corrected": corrected - age}
+    ).to_csv(job / "predictions.csv", index=False)  # fmt: skip
 
 
 def brain_age_metrics(mae: float, k: int) -> dict[str, float]:

@@ -26,7 +26,7 @@ def test_report_files(report_dir: Path, bench_template: Path) -> None:
     assert table["baseline"].sum() == 2  # the mean predictor, one line per sample size
     assert (bench_template / "benchmark.csv").is_file()
     html = (report_dir / "lc.html").read_text()
-    assert html.count("<img ") == 6 and "http://" not in html and "https://" not in html
+    assert html.count("<img ") == 7 and "http://" not in html and "https://" not in html
 
 
 def test_bad_input_is_one_line_exit_2(bench_template: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001

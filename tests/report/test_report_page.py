@@ -28,7 +28,7 @@ def test_page_renders_with_every_image(report_dir: Path, tmp_path: Path) -> None
     body = re.search(r"<body[^>]*>", dom.stdout)
     assert body is not None, dom.stdout[:2000]
     # set by the page's own script once every <img> has decoded (naturalWidth > 0)
-    assert 'data-images="6"' in body.group(0) and 'data-images-ok="true"' in body.group(0)
+    assert 'data-images="7"' in body.group(0) and 'data-images-ok="true"' in body.group(0)
     assert dom.stdout.count("<table>") == 10 and "<b>10." in dom.stdout  # 9 tables + cells
 
     shot = tmp_path / "report.png"

@@ -28,7 +28,13 @@ def test_all_figures_in_three_formats(report_dir: Path) -> None:
 def test_too_few_trials_leave_importance_out_and_say_so(tmp_path: Path) -> None:
     bench_dir = make_benchmark(tmp_path / "b", methods=("scratch",), sizes=("n25",), n_trials=6)
     plots, notes = all_plots(load_benchmark(bench_dir), "test/mae", tmp_path / "out", "x")
-    assert [p.name for p in plots] == ["learning_curve", "convergence", "cost", "budget_curve"]
+    assert [p.name for p in plots] == [
+        "learning_curve",
+        "convergence",
+        "cost",
+        "budget_curve",
+        "brain_age",
+    ]
     assert notes == [
         f"parameter importance: left out ({cell_name('scratch', 'n25')} has 4 complete trials; "
         f"needs ≥ {MIN_IMPORTANCE_TRIALS} in every tuned cell, below that the importances are "

@@ -1,5 +1,6 @@
 """The report's brain-age section: the gap's age bias before and after correction, and MAE per
-age band, per method and column (from the final seeds' metrics, :mod:`tlsweep.train.brain_age`).
+age band, per method and column (from the final seeds' metrics, :mod:`tlsweep.train.brain_age`),
+and a figure of the test subjects' predictions and gaps (from their ``predictions.csv``).
 
 Shown only when the final seeds recorded brain-age metrics (``target_task.age_gap``). The
 corrected MAE stands beside the raw one, never instead of it: the correction is fitted on each
@@ -10,10 +11,14 @@ model's error is a linear age bias, not how accurate the model is.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from tlsweep.benchmark.layout import PREDICTIONS_FILE, final_dir
+from tlsweep.report.collect import Benchmark, expected_seeds
+from tlsweep.report.figure import Plot, panels, save
 from tlsweep.report.render import Key, Table
 from tlsweep.report.stats import ok_rows, seed_values, summarize
 from tlsweep.report.tables import axes_in_use, grid
@@ -35,6 +40,52 @@ def brain_age_tables(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> l
         return []
     rows = axes_in_use(frame, rows, cols)
     return [_bias_table(frame, rows, cols), _band_table(frame, rows, cols)]
+
+
+def brain_age_plot(bench: Benchmark, out: Path, stem: str, notes: list[str]) -> Plot | None:
+    """Predicted vs true age, and the gap vs age before and after correction, per method: the
+    test subjects of every final seed, pooled over the method's cells, with a least-squares line
+    per method. None (and a note) when no final seed wrote a corrected gap."""
+    rows = _test_predictions(bench)
+    if rows.empty:
+        if GAP_R in bench.frame:
+            notes.append("brain-age figure: left out (no final seed wrote a corrected gap)")
+        return None
+    fig, axes = panels(3)
+    views = [
+        ("y_pred", "predicted age", "Predicted vs true age"),
+        ("gap", "gap (predicted − true)", "Brain-age gap vs age, raw"),
+        ("gap_corrected", "corrected gap", "Brain-age gap vs age, corrected on validation"),
+    ]
+    for ax, (column, ylabel, title) in zip(axes, views, strict=True):
+        for method, group in rows.groupby("method", sort=False):
+            good = group[np.isfinite(group[column])]
+            points = ax.scatter(good["y_true"], good[column], s=4, alpha=0.25, label=str(method))
+            if len(good) > 1 and np.ptp(good["y_true"]) > 0:
+                slope, intercept = np.polyfit(good["y_true"], good[column], deg=1)
+                ends = np.array([good["y_true"].min(), good["y_true"].max()])
+                ax.plot(ends, slope * ends + intercept, color=points.get_facecolor()[0][:3])
+        low, high = rows["y_true"].min(), rows["y_true"].max()
+        ax.plot([low, high], [low, high] if column == "y_pred" else [0, 0], "k--", lw=0.8)
+        ax.set(xlabel="true age", ylabel=ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, markerscale=3)
+    return save(fig, out, stem, "brain_age", "Brain age: test predictions and gaps")
+
+
+def _test_predictions(bench: Benchmark) -> pd.DataFrame:
+    """The test rows of every final seed's ``predictions.csv`` that has a corrected gap."""
+    frames = []
+    for cell in bench.cells:
+        for seed in expected_seeds(bench.spec):
+            path = final_dir(bench.cell_dir(cell), seed) / PREDICTIONS_FILE
+            if not path.is_file():
+                continue
+            rows = pd.read_csv(path)
+            if "gap_corrected" in rows:
+                frames.append(rows[rows["split"] == "test"].assign(method=cell["method"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _bias_table(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> Table:

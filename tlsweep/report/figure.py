@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 FORMATS = ("png", "pdf", "svg")
 FIGURES = (
     "learning_curve", "convergence", "importance", "cost", "tuned_vs_untuned", "budget_curve",
+    "brain_age",
 )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tlsweep.report.brain_age import brain_age_plot
 from tlsweep.report.budget_curve import budget_plot
 from tlsweep.report.collect import Benchmark
 from tlsweep.report.figure import Plot, panels, save
@@ -228,6 +229,7 @@ def all_plots(
         cost(bench.frame, out, stem, notes),
         tuned_vs_untuned(bench.frame, metric, out, stem, notes),
         budget_plot(bench, rows, cols, out, stem, notes),
+        brain_age_plot(bench, out, stem, notes),
     ]
     for note in notes:
         log.info(note)
