@@ -34,6 +34,9 @@ def _cell(*overrides: str):  # noqa: ANN202 - a composed DictConfig
         "dataset.n_subjects=90",
         "hydra.sweeper.sampler.seed=5",
         "hpo.source_objective=source_val/auroc",
+        "target_task.band_width=5",
+        "target_task.age_gap=false",
+        "source_task.positive=F",
     ],
 )
 def test_a_setting_that_changes_results_changes_the_cell(change: str) -> None:
@@ -56,6 +59,10 @@ def test_a_setting_that_changes_results_changes_the_cell(change: str) -> None:
         "hydra.sweep.dir=elsewhere",
         "cache_dir=/tmp/other-cache",
         "hpo.source_trials=3",
+        # keys added later, written out at the value that reproduces the earlier runs
+        "target_task.band_width=10",
+        "target_task.age_gap=null",
+        "source_task.positive=null",
     ],
 )
 def test_where_and_how_much_is_not_what(machine: str) -> None:
@@ -102,3 +109,9 @@ def test_a_refusal_names_at_most_three_keys(tmp_path: Path) -> None:
     claim_folder(tmp_path, old)
     with pytest.raises(ConfigError, match="; and 1 more"):
         claim_folder(tmp_path, new)
+
+
+def test_a_key_added_later_renames_no_cell_at_its_default() -> None:
+    identity = cell_identity(_cell())
+    assert not {k for k in identity if k.endswith((".positive", ".age_gap", ".band_width"))}
+    assert cell_identity(_cell("target_task.band_width=5"))["target_task.band_width"] == 5

@@ -17,8 +17,11 @@ Two rules, both failing safe (a key nobody listed counts):
   their names). The budget is not in it (``n_trials``, ``hpo.source_trials``,
   ``final.seeds``): more trials or seeds extend a cell; ``hpo.budget`` is, because it decides
   whether stage 1's trials come out of ``n_trials``.
-  The hash of the identity ends the cell's name, so two configurations never share a study, a
-  folder, final seeds or a row, and the same command resumes its own cells.
+  Keys added later whose default reproduces what runs computed before them
+  (:data:`TRAINING_UNSET`: ``target_task.positive``, ``age_gap``, ``band_width``) count only
+  when set otherwise, so a new output renames no cell. The hash of the identity ends the cell's
+  name, so two configurations never share a study, a folder, final seeds or a row, and the same
+  command resumes its own cells.
 
 It imports no torch (the sweeper driver and ``plan`` use it).
 """
@@ -63,6 +66,14 @@ TUNING_KEYS = (
 HPO_KEYS = ("stage", "source_objective", "budget")
 # hpo.<key> values that count as absent: the behaviour from before the key existed
 HPO_UNSET = {"budget": "additional"}
+#: Training-config keys added after results were recorded, with the value that reproduces what
+#: runs computed before them: at that value a key counts as absent, so adding it renames no cell
+#: and invalidates no checkpoint; any other value counts as usual.
+TRAINING_UNSET: dict[str, Any] = {
+    f"{task}.{key}": value
+    for task in ("source_task", "target_task")
+    for key, value in {"positive": None, "age_gap": None, "band_width": 10.0}.items()
+}
 # overrides already shown as a cell's own columns (method, encoder, ..., tuning, stage)
 AXIS_KEYS = ("method", "encoder", "dataset", "sample_size", "seed", "hpo", "hpo.stage")
 HASH_SHOWN = 6  # hex digits of the identity hash in a cell's name
@@ -91,7 +102,11 @@ def training_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
             flat.update(_flatten(kept, f"{key}."))
         else:
             flat[str(key)] = value
-    return _json(flat)
+    return _json({k: v for k, v in flat.items() if not _absent(k, v)})
+
+
+def _absent(key: str, value: Any) -> bool:
+    return key in TRAINING_UNSET and value == TRAINING_UNSET[key]
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -171,9 +186,22 @@ def _counts(key: str) -> bool:
 
 
 def _unset(key: str, value: str) -> bool:
-    """``hpo.budget=additional``: the default written out changes no identity, so no variant."""
+    """``hpo.budget=additional``, ``target_task.band_width=10``: a default that reproduces the
+    behaviour from before its key existed, written out, changes no identity, so no variant."""
     node, _, rest = key.partition(".")
-    return node == "hpo" and HPO_UNSET.get(rest) == value
+    if node == "hpo":
+        return HPO_UNSET.get(rest) == value
+    if key not in TRAINING_UNSET:
+        return False
+    unset = TRAINING_UNSET[key]
+    return value in ("null", "None") if unset is None else _number(value) == unset
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _task_overrides(config: DictConfig) -> Iterable[tuple[str, bool]]:
