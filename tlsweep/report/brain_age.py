@@ -30,6 +30,7 @@ QUANTITIES = {
     "MAE corrected": "test/mae_corrected",
     "r(gap, age)": GAP_R,
     "r corrected": GAP_R_CORRECTED,
+    "slope": "bias/slope",
 }
 BAND = re.compile(r"^test/mae_band_(-?[0-9.]+)$")
 
@@ -109,7 +110,9 @@ def _bias_table(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> Table:
         "below 0 is regression to the mean (young brains look old, old ones young). The "
         "correction (Smith et al. 2019; de Lange & Cole 2020) is fitted on each seed's "
         "validation subjects only and never on test; its MAE is shown beside the raw MAE, not "
-        "instead of it."
+        "instead of it. Slope: of the fitted line, predicted on true age (1 = no bias); the "
+        "correction divides by it, so a flat fit (a model that barely tracks age) amplifies "
+        "errors and its corrected MAE exceeds the raw one."
     )
     return table
 
