@@ -114,3 +114,83 @@ def test_a_tuning_trial_split_has_no_test_subjects(table: pd.DataFrame) -> None:
     splits = _split(table, 50).without("test")
     assert splits["test"] == [] and "test" not in set(splits.to_frame().role)
     assert len(splits["train"]) == 50
+
+
+def _sited(table: pd.DataFrame, held_out: list[str], n_train: int = 25, **split):  # noqa: ANN202
+    target, source = (
+        Task("target_task", "age", "regression"),
+        Task("source_task", "sex", "classification"),
+    )
+    source.check(table)
+    cfg = SplitConfig(seed=0, val_pool=40, held_out_sites=held_out, **split)
+    return make_splits(table, target=target, source=source, cfg=cfg, n_train=n_train, n_val=20)
+
+
+@pytest.fixture
+def sited(table: pd.DataFrame) -> pd.DataFrame:
+    sites = np.random.default_rng(1).choice(["site-A", "site-B", "site-C"], len(table))
+    return table.assign(site=sites)
+
+
+def test_held_out_sites_form_the_external_test_set_and_nothing_else(sited: pd.DataFrame) -> None:
+    splits = _sited(sited, ["site-C"])
+    site_c = set(sited.index[sited["site"] == "site-C"])
+    assert set(splits["test_external"]) == site_c
+    for role in ("train", "val", "test", "source", "source_val", "unlabelled"):
+        assert not set(splits[role]) & site_c, role
+    seen = [pid for role in splits.roles.values() for pid in role]
+    assert len(seen) == len(set(seen))
+    frame = splits.to_frame()
+    assert set(frame.loc[frame.role == "test_external", "participant_id"]) == site_c
+
+
+def test_held_out_splits_stay_nested_and_deterministic(sited: pd.DataFrame) -> None:
+    small, large = _sited(sited, ["site-C"], 25), _sited(sited, ["site-C"], 50)
+    assert small["train"] == large["train"][:25] and small["val"] == large["val"]
+    assert small.roles == _sited(sited, ["site-C"], 25).roles
+    for role in ("test", "source", "test_external"):
+        assert small[role] == large[role]
+
+
+def test_no_held_out_site_leaves_the_split_as_it_was(sited: pd.DataFrame) -> None:
+    """The default adds no role, so every split (and its digests) is what it was before."""
+    assert _sited(sited, []).roles == _split(sited, 25).roles
+    assert "test_external" not in _split(sited, 25).roles
+
+
+def test_a_tuning_trial_split_has_no_external_test_subjects(sited: pd.DataFrame) -> None:
+    from tlsweep.data.splits import TEST_ROLES
+
+    splits = _sited(sited, ["site-B"]).without(*TEST_ROLES)
+    assert splits["test"] == splits["test_external"] == []
+    assert set(splits.to_frame().role).isdisjoint(TEST_ROLES)
+
+
+@pytest.mark.parametrize(
+    ("held_out", "split", "message"),
+    [
+        (["site-X"], {}, r"held_out_sites: site-X is not a site .*sites \(site\): site-A, site-B"),
+        (["site-A", "site-B", "site-C"], {}, r"=\[site-A,site-B,site-C\] holds out every site"),
+        (["site-A", "site-B"], {}, r"n_train=25 but .* after holding out site-A, site-B"),
+    ],
+)
+def test_a_held_out_site_that_cannot_work_is_one_line(
+    sited: pd.DataFrame, held_out: list[str], split: dict, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        _sited(sited, held_out, **split)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_site_column_names_the_key_and_the_columns(sited: pd.DataFrame) -> None:
+    target, source = (
+        Task("target_task", "age", "regression"),
+        Task("source_task", "sex", "classification"),
+    )
+    source.check(sited)
+    cfg = SplitConfig(val_pool=40, held_out_sites=["site-C"])
+    with pytest.raises(ConfigError, match=r"dataset.site_column=scanner: no such column .*site"):
+        make_splits(
+            sited, target=target, source=source, cfg=cfg, n_train=25, n_val=20,
+            site_column="scanner",
+        )  # fmt: skip

@@ -23,7 +23,7 @@ from tlsweep.benchmark.jobs import JobInfo
 from tlsweep.benchmark.provenance import command_line, run_provenance, split_digests
 from tlsweep.checks import check_config
 from tlsweep.data.cohort import check_in_channels
-from tlsweep.data.splits import make_splits
+from tlsweep.data.splits import TEST_ROLES, make_splits
 from tlsweep.data.tasks import Task
 from tlsweep.errors import ConfigError, bad_option
 from tlsweep.methods.assemble import build_method, prepare_model, source_scores
@@ -86,9 +86,10 @@ def run(cfg: DictConfig) -> float:
         cfg=cfg.split,
         n_train=cfg.sample_size.n_train,
         n_val=cfg.sample_size.n_val,
+        site_column=cfg.dataset.get("site_column", "site"),
     )
     if job.in_study:
-        splits = splits.without("test")  # tuning never sees a test subject
+        splits = splits.without(*TEST_ROLES)  # tuning never sees a test subject
     digests = split_digests(splits.roles)
     provenance = run_provenance(
         config_hash=checkpoint.hash,
@@ -191,7 +192,10 @@ def _final_evaluation(
     result: FitResult,
     test: bool,
 ) -> dict[str, float]:
-    """Score the restored best epoch on val (and once on test, unless tuning); log it all.
+    """Score the restored best epoch on val (and once on the test sets, unless tuning); log it.
+
+    The test sets are ``test`` and, with ``split.held_out_sites``, ``test_external`` (subjects
+    of sites no training subject came from): both are scored with the same metrics.
 
     Beside each, the trivial predictor fitted on the training labels
     (:func:`~tlsweep.train.baseline.final_baselines`: ``baseline/val/…``, ``baseline/test/…``).
@@ -203,7 +207,8 @@ def _final_evaluation(
     from tlsweep.train.baseline import final_baselines
 
     metrics, frames = {"best_epoch": float(result.best_epoch)}, []
-    splits = ["test"] if test else []
+    tests = [role for role in TEST_ROLES if test and ctx.splits[role]]
+    splits = list(tests)
     if result.val_predictions is not None:  # the restored model's val scores are known already
         best = result.history[result.best_epoch]
         metrics.update({k: v for k, v in best.items() if k.startswith("val/")})
@@ -216,7 +221,7 @@ def _final_evaluation(
         )
         metrics.update(values)
         frames.append(frame)
-    roles = ["val", "test"] if test else ["val"]  # a tuning trial never touches test labels
+    roles = ["val", *tests]  # a tuning trial never touches test labels
     metrics.update(final_baselines(ctx.target_task, ctx.cohort.table, ctx.splits, roles))
     predictions = pd.concat(frames)
     if test and ctx.target_task.brain_age:  # fitted on val only (tlsweep.train.brain_age)

@@ -96,6 +96,9 @@ class SplitConfig:
     # null: the split's own order; an int re-draws the validation and training subsets from the
     # labelled target pool (test and source sets unchanged), as final.resample does per seed
     draw: int | None = None
+    # acquisition sites (values of the dataset's ``site_column``) held out whole: their subjects
+    # form the second test set ``test_external``; every other role is drawn from the other sites
+    held_out_sites: list[str] = field(default_factory=list)
 
 
 @dataclass

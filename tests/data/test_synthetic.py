@@ -196,3 +196,19 @@ def test_older_subjects_have_more_csf(effects: tuple) -> None:
         dark[site == k] -= dark[site == k].mean()
     r = np.corrcoef([float(r["age"]) for r in table], dark)[0, 1]
     assert r > 0.5, r
+
+
+def test_the_planned_table_is_the_generated_one(tmp_path: Path) -> None:
+    """``tlsweep plan`` splits the table :meth:`SyntheticBrain.planned_table` draws before the
+    cohort exists; the first trial splits the one read from disk: they must be the same."""
+    from pandas.testing import assert_frame_equal
+
+    from tlsweep.data.nifti import read_participants
+    from tlsweep.data.synthetic_brain import SyntheticBrain
+
+    dataset = SyntheticBrain(n_subjects=12, seed=3, resolution_mm=RES, cache_dir=str(tmp_path))
+    planned = dataset.planned_table()
+    assert not dataset.root.exists()  # drawn without generating anything
+    generate_cohort(dataset.root, workers=1, progress=False, **dataset.generator_args)
+    on_disk = read_participants(dataset.root / "participants.tsv", "participant_id")
+    assert_frame_equal(planned, on_disk, check_index_type=False)

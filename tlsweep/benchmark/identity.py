@@ -18,7 +18,8 @@ Two rules, both failing safe (a key nobody listed counts):
   ``final.seeds``): more trials or seeds extend a cell; ``hpo.budget`` is, because it decides
   whether stage 1's trials come out of ``n_trials``.
   Keys added later whose default reproduces what runs computed before them
-  (:data:`TRAINING_UNSET`: ``target_task.positive``, ``age_gap``, ``band_width``) count only
+  (:data:`TRAINING_UNSET`: ``target_task.positive``, ``age_gap``, ``band_width``,
+  ``split.held_out_sites``, ``dataset.site_column``) count only
   when set otherwise, so a new output renames no cell. The hash of the identity ends the cell's
   name, so two configurations never share a study, a folder, final seeds or a row, and the same
   command resumes its own cells.
@@ -73,7 +74,7 @@ TRAINING_UNSET: dict[str, Any] = {
     f"{task}.{key}": value
     for task in ("source_task", "target_task")
     for key, value in {"positive": None, "age_gap": None, "band_width": 10.0}.items()
-}
+} | {"split.held_out_sites": [], "dataset.site_column": "site"}
 # overrides already shown as a cell's own columns (method, encoder, ..., tuning, stage)
 AXIS_KEYS = ("method", "encoder", "dataset", "sample_size", "seed", "hpo", "hpo.stage")
 HASH_SHOWN = 6  # hex digits of the identity hash in a cell's name

@@ -197,7 +197,7 @@ def cost_lines(
         f"{sum(p.seeds for p in plans)} final seeds, {sum(p.jobs for p in plans)} jobs; "
         f"estimated cost {seconds / 3600:.2f} {device}-hours ({'; '.join(sorted(bases))})"
     )
-    return lines + tuning_lines(plans)
+    return lines + tuning_lines(plans) + site_lines(plans, result)
 
 
 def tuning_lines(plans: list[CellPlan]) -> list[str]:
@@ -214,6 +214,20 @@ def tuning_lines(plans: list[CellPlan]) -> list[str]:
         warning = small_validation(plan.n_val)
         if warning:
             lines.append(f"warning: {plan.name}: {warning}")
+    return lines
+
+
+def site_lines(plans: list[CellPlan], result: dict[str, Any]) -> list[str]:
+    """Per cell with held-out sites: the subjects each site contributes, per role."""
+    lines = []
+    for plan in plans:
+        sites = result["info"].get(plan.name, {}).get("sites")
+        for site, counts in (sites or {}).items():
+            roles = {role: n for role, n in counts.items() if role != "subjects"}
+            held = "held out" if "test_external" in roles else "in"
+            used = ", ".join(f"{role} {n}" for role, n in roles.items())
+            total = counts["subjects"]
+            lines.append(f"sites: {plan.name}: {site} {held}, {total} subjects: {used}")
     return lines
 
 

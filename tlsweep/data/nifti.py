@@ -45,6 +45,8 @@ class NiftiCohort:
         cache_dir: where preprocessed volumes are cached.
         max_subjects: keep only the first this many subjects with an image (``debug=smoke``);
             None keeps all.
+        site_column: the participants column holding each subject's acquisition site, read by
+            the splits when ``split.held_out_sites`` names sites.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class NiftiCohort:
         shape: list[int] | None = None,
         cache_dir: str = ".cache/tlsweep",
         max_subjects: int | None = None,
+        site_column: str | None = "site",
     ) -> None:
         self.root = Path(root).expanduser()
         self.participants = participants
@@ -66,6 +69,7 @@ class NiftiCohort:
         self.shape = list(shape or (48, 56, 48))
         self.cache_dir = Path(cache_dir).expanduser()
         self.max_subjects = max_subjects
+        self.site_column = site_column
 
     def load(self, progress: bool = True) -> Cohort:
         """Return the cohort, preprocessing and caching the images on first use.

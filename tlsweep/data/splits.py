@@ -12,6 +12,11 @@ All roles come from one stratified ordering of the subjects, fixed by ``split.se
 
 Because any prefix of a stratified order is itself stratified, training sets are nested across
 sample sizes (n=25 ⊂ n=50 ⊂ n=100) and balanced, so learning curves compare like with like.
+
+With ``split.held_out_sites``, the labelled subjects of those acquisition sites (by the dataset's
+``site_column``) are set aside first, as ``test_external``: a second test set from scanners no
+training, source or validation subject comes from. Everything above then applies to the
+subjects of the other sites, so sample sizes stay nested and the split stays deterministic.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import numpy as np
 import pandas as pd
 
 from tlsweep.data.tasks import Task
-from tlsweep.errors import ConfigError
+from tlsweep.errors import ConfigError, bad_column
 from tlsweep.schemas import SplitConfig
 
-ROLES = ("train", "val", "test", "source", "source_val", "unlabelled")
+ROLES = ("train", "val", "test", "source", "source_val", "unlabelled", "test_external")
+#: Roles whose labels only a run's final evaluation reads; a tuning trial has none of them.
+TEST_ROLES = ("test", "test_external")
 
 
 @dataclass(frozen=True)
@@ -35,15 +42,15 @@ class Splits:
     roles: dict[str, list[str]]
 
     def __getitem__(self, role: str) -> list[str]:
-        return self.roles[role]
+        return self.roles.get(role, [])  # test_external exists only with held-out sites
 
-    def without(self, role: str) -> Splits:
-        """The same splits with ``role`` emptied (a tuning trial's splits have no test set)."""
-        return Splits({**self.roles, role: []})
+    def without(self, *roles: str) -> Splits:
+        """The same splits with ``roles`` emptied (a tuning trial's have no test subject)."""
+        return Splits({**self.roles, **{role: [] for role in roles if role in self.roles}})
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (participant_id, role), for the split artifact."""
-        rows = [(pid, role) for role in ROLES for pid in self.roles[role]]
+        rows = [(pid, role) for role in ROLES for pid in self[role]]
         return pd.DataFrame(rows, columns=["participant_id", "role"])
 
 
@@ -68,7 +75,14 @@ def _strata(values: pd.Series, task: Task, bins: int) -> np.ndarray:
 
 
 def make_splits(
-    table: pd.DataFrame, *, target: Task, source: Task, cfg: SplitConfig, n_train: int, n_val: int
+    table: pd.DataFrame,
+    *,
+    target: Task,
+    source: Task,
+    cfg: SplitConfig,
+    n_train: int,
+    n_val: int,
+    site_column: str | None = "site",
 ) -> Splits:
     """Assign subjects to roles (see the module docstring).
 
@@ -79,11 +93,16 @@ def make_splits(
         cfg: split settings.
         n_train: labelled target subjects for training (``sample_size.n_train``).
         n_val: validation subjects (``sample_size.n_val``).
+        site_column: the table's acquisition-site column (``dataset.site_column``), read only
+            when ``cfg.held_out_sites`` names sites.
 
     Raises:
-        ConfigError: when a sample size does not fit the cohort.
+        ConfigError: when a sample size does not fit the cohort, or a held-out site is unknown
+            or leaves a role empty.
     """
     ids = target.labelled(table).intersection(source.labelled(table)).sort_values()
+    held_out = list(cfg.held_out_sites or [])
+    ids, external = _hold_out_sites(table, ids, held_out, site_column)
     rng = np.random.default_rng(cfg.seed)
     order = ids[
         stratified_order(_strata(table.loc[ids, target.column], target, cfg.strata_bins), rng)
@@ -99,8 +118,9 @@ def make_splits(
         strata = _strata(table.loc[pool, target.column], target, cfg.strata_bins)
         pool = pool[stratified_order(strata, np.random.default_rng([cfg.seed, cfg.draw]))]
     val_reserve, train_pool = pool[: cfg.val_pool], pool[cfg.val_pool :]
+    after = f" after holding out {', '.join(held_out)} ({len(external)})" if held_out else ""
     sizes = (
-        f"(cohort {len(ids)}: test {len(test)}, source {len(source_all)}, "
+        f"(cohort {len(ids)}{after}: test {len(test)}, source {len(source_all)}, "
         f"validation pool {len(val_reserve)})"
     )
     if n_val > len(val_reserve):
@@ -122,4 +142,41 @@ def make_splits(
         "source_val": source_all[len(source_all) - n_source_val :],
         "unlabelled": train_pool[n_train:],
     }
+    if held_out:
+        roles["test_external"] = external
     return Splits({role: [str(i) for i in members] for role, members in roles.items()})
+
+
+def _hold_out_sites(
+    table: pd.DataFrame, ids: pd.Index, sites: list[str], column: str | None
+) -> tuple[pd.Index, pd.Index]:
+    """Split ``ids`` into the in-site subjects and those of the held-out ``sites``."""
+    if not sites:
+        return ids, ids[:0]
+    if not column:
+        raise ConfigError(
+            f"split.held_out_sites={_listed(sites)} but dataset.site_column is not set; name the "
+            "participants column that holds each subject's acquisition site"
+        )
+    if column not in table.columns:
+        raise bad_column("dataset.site_column", column, table.columns, "the participants table")
+    site = table.loc[ids, column].astype(str)
+    known = sorted(site.unique())
+    for name in sites:
+        if name not in known:
+            raise ConfigError(
+                f"split.held_out_sites: {name} is not a site of the labelled subjects; "
+                f"sites ({column}): {', '.join(known)}"
+            )
+    held = site.isin(sites).to_numpy()
+    if held.all():
+        raise ConfigError(
+            f"split.held_out_sites={_listed(sites)} holds out every site, which leaves role train "
+            f"empty; sites ({column}): {', '.join(known)}"
+        )
+    return ids[~held], ids[held]
+
+
+def _listed(sites: list[str]) -> str:
+    """``[site-A,site-C]``: a site list as it is written on the command line."""
+    return f"[{','.join(sites)}]"

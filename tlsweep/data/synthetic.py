@@ -56,6 +56,7 @@ ICV_LOG_SD = 0.07
 #: Male-minus-female brain-age offset at relatedness 1 (scaled by r), in years of ageing.
 SEX_BRAIN_AGE_Y = 30.0
 BRAIN_AGE_SD_Y = 5.0
+AGE_RANGE = (20.0, 80.0)  # years, uniform
 VENTRICLE_ML_PER_Y = 0.3
 VENTRICLE_SD_ML = 6.0
 GM_TO_WM_PER_Y = 0.0025
@@ -257,9 +258,9 @@ def synthesize(
     Returns:
         The participants row (participant_id, age, sex, site) and the float32 image.
     """
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
-    age = round(float(rng.uniform(*age_range)), 1)
-    sex, k = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(len(sites)))
+    rng = _subject_rng(seed, index)
+    row = _demographics(rng, index, age_range, len(sites))
+    age, sex, k = row["age"], row["sex"], ord(row["site"][-1]) - ord("A")
     sign = 0.5 if sex == "M" else -0.5
     brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y) + relatedness * sign * SEX_BRAIN_AGE_Y
     coords = _sample_coords(tpl, rng, sign, brain_age, relatedness)
@@ -273,5 +274,26 @@ def synthesize(
         real = image + rng.standard_normal(image.shape, dtype=np.float32) * sd
         image = np.hypot(real, rng.standard_normal(image.shape, dtype=np.float32) * sd)
     image[clean < 0.5 * sites[k].contrast[0] * tpl.contrast[0]] = 0.0  # skull-stripped
+    return row, image
+
+
+def participants(
+    seed: int, n_subjects: int, n_sites: int, age_range: tuple[float, float]
+) -> list[dict]:
+    """The participants rows :func:`synthesize` gives subjects ``0..n_subjects-1``, without
+    drawing any image (what ``tlsweep plan`` splits before the cohort exists)."""
+    return [_demographics(_subject_rng(seed, i), i, age_range, n_sites) for i in range(n_subjects)]
+
+
+def _subject_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, index)))
+
+
+def _demographics(
+    rng: np.random.Generator, index: int, age_range: tuple[float, float], n_sites: int
+) -> dict:
+    """A subject's first draws: age, sex and site (nothing else may come before them)."""
+    age = round(float(rng.uniform(*age_range)), 1)
+    sex, k = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(n_sites))
     site = f"site-{chr(ord('A') + k)}"
-    return dict(participant_id=f"sub-{index + 1:04d}", age=age, sex=sex, site=site), image
+    return dict(participant_id=f"sub-{index + 1:04d}", age=age, sex=sex, site=site)

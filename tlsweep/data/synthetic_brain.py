@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from tlsweep.data.nifti import Cohort, NiftiCohort
 from tlsweep.errors import ConfigError
 
@@ -33,6 +35,7 @@ class SyntheticBrain(NiftiCohort):
         relatedness: in [0, 1], where the source label (sex) lives: 0 in head size only (no age
             information), 1 only in the ventricles, sulcal CSF and grey/white contrast that age
             acts on; each setting is its own cohort folder.
+        site_column: the participants column of the site (the generator writes ``site``).
 
     Raises:
         ConfigError: for a relatedness outside [0, 1].
@@ -47,13 +50,18 @@ class SyntheticBrain(NiftiCohort):
         shape: list[int] | None = None,
         cache_dir: str = ".cache/tlsweep",
         relatedness: float = 0.0,
+        site_column: str | None = "site",
     ) -> None:
         if not _is_fraction(relatedness):
             raise ConfigError(f"dataset.relatedness={relatedness}: must be a number in [0, 1]")
         name = f"n{n_subjects}-seed{seed}-{resolution_mm:g}mm-{n_sites}sites-r{relatedness:g}"
         root = Path(cache_dir).expanduser() / "synthetic_brain" / name
         super().__init__(
-            root=str(root), spacing=[resolution_mm] * 3, shape=shape, cache_dir=cache_dir
+            root=str(root),
+            spacing=[resolution_mm] * 3,
+            shape=shape,
+            cache_dir=cache_dir,
+            site_column=site_column,
         )
         self.generator_args = dict(
             n_subjects=n_subjects,
@@ -69,3 +77,12 @@ class SyntheticBrain(NiftiCohort):
 
         generate_cohort(self.root, progress=progress, **self.generator_args)
         return super().load(progress=progress)
+
+    def planned_table(self) -> pd.DataFrame:
+        """The participants table the cohort has or will have, without drawing an image: what
+        ``tlsweep plan`` splits (per-site counts) before the first trial generates the cohort."""
+        from tlsweep.data.synthetic import AGE_RANGE, participants
+
+        args = self.generator_args
+        rows = participants(args["seed"], args["n_subjects"], args["n_sites"], AGE_RANGE)
+        return pd.DataFrame(rows).set_index("participant_id")

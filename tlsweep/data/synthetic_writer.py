@@ -24,6 +24,7 @@ import numpy as np
 from filelock import FileLock
 
 from tlsweep.data.synthetic import (
+    AGE_RANGE,
     FORMAT_VERSION,
     Site,
     Templates,
@@ -172,7 +173,7 @@ def generate_cohort(
     seed: int,
     resolution_mm: float = 4.0,
     n_sites: int = 3,
-    age_range: tuple[float, float] = (20.0, 80.0),
+    age_range: tuple[float, float] = AGE_RANGE,
     relatedness: float = 0.0,
     workers: int = 0,
     progress: bool = True,

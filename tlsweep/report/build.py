@@ -5,7 +5,8 @@ methods), ``<name>-tuning.csv`` (tuned − untuned twins), ``<name>-aggregate.cs
 IQM across columns), ``<name>-budget.csv`` (expected best after k trials, per cell and k),
 ``<name>-compute.csv`` (trials per stage, epochs and measured hours per cell),
 ``<name>-labels.csv`` (the labels and subjects each method declares), ``<name>-brain_age.csv``
-and ``<name>-age_bands.csv`` (the brain-age section, for an age target), ``<name>-cells.csv``
+and ``<name>-age_bands.csv`` (the brain-age section, for an age target), ``<name>-sites.csv``
+(internal vs site-held-out test, with ``split.held_out_sites``), ``<name>-cells.csv``
 (per-cell statistics) and ``<name>-<figure>.png|.pdf|.svg``. Everything is
 computed once (:func:`make_report`) and every rendering reads that one :class:`Report`, so the
 Markdown, the LaTeX and the HTML show the same tables, figures and "Left out" notes; figure
@@ -29,7 +30,8 @@ from tlsweep.report.collect import Benchmark
 from tlsweep.report.consistency import provenance_summary, rows_footer
 from tlsweep.report.figure import Plot, remove_stale
 from tlsweep.report.labels import methods_table
-from tlsweep.report.stats import cell_stats, metric_columns
+from tlsweep.report.sites import site_table
+from tlsweep.report.stats import cell_stats, metric_columns, test_metric_columns
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def check_metric(bench: Benchmark, metric: str) -> None:
     Raises:
         ConfigError: naming the metric and the ones there are.
     """
-    found = metric_columns(bench.frame, "test") + metric_columns(bench.frame, "val")
+    found = test_metric_columns(bench.frame) + metric_columns(bench.frame, "val")
     if metric not in found:
         raise bad_column("--metric", metric, found, "the final seeds' metrics")
 
@@ -85,6 +87,7 @@ def make_report(bench: Benchmark, out: Path, options: ReportOptions) -> Report:
         main.notes.insert(0, seeds)
     paired = tables.paired_table(frame, metric, options.baseline, cols)
     tuning = tables.tuning_table(frame, metric, cols)
+    sites = site_table(frame, metric, rows, cols)
     overall, why = aggregate_table(frame, metric, rows, cols)
     curve = budget_table(bench, rows, cols)
     compute, labels = budget.compute_table(bench), methods_table(bench)
@@ -96,12 +99,12 @@ def make_report(bench: Benchmark, out: Path, options: ReportOptions) -> Report:
         left_out.append(why)
     csv = {"": tables.to_frame(main), "-cells": cell_stats(frame)}
     named = {
-        "-paired": paired, "-tuning": tuning, "-aggregate": overall, "-budget": curve,
-        "-compute": compute, "-labels": labels,
+        "-paired": paired, "-sites": sites, "-tuning": tuning, "-aggregate": overall,
+        "-budget": curve, "-compute": compute, "-labels": labels,
     }  # fmt: skip
     named |= ages
     csv |= {suffix: tables.to_frame(t) for suffix, t in named.items() if t is not None}
-    shown = (main, paired, tuning, overall, *ages.values(), curve, compute, labels)
+    shown = (main, paired, sites, tuning, overall, *ages.values(), curve, compute, labels)
     made = [t for t in shown if t is not None]
     return Report(budget.header_notes(bench), made, figures, left_out, csv)
 

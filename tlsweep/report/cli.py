@@ -84,9 +84,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def metric_list(bench: Benchmark) -> list[str]:
     """Every test metric of the benchmark (what ``--mlflow`` logs per cell)."""
-    from tlsweep.report.stats import metric_columns
+    from tlsweep.report.stats import test_metric_columns
 
-    return metric_columns(bench.frame, "test")
+    return test_metric_columns(bench.frame)
 
 
 def _axes(text: str) -> list[str]:

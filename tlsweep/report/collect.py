@@ -251,6 +251,7 @@ def _order_columns(frame: pd.DataFrame) -> pd.DataFrame:
             frame[column] = None
     metrics = sorted(c for c in frame if c.startswith("val/"))
     metrics += sorted(c for c in frame if c.startswith("test/"))
+    metrics += sorted(c for c in frame if c.startswith("test_external/"))
     metrics += sorted(c for c in frame if c.startswith(BASELINE_PREFIX))  # the trivial predictor
     rest = [c for c in frame if c not in {*LEADING, *TRAILING, *metrics}]
     return frame[[*LEADING, *metrics, *TRAILING, *rest]]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from tlsweep.data.splits import TEST_ROLES
 from tlsweep.train.metrics import MAXIMIZE
 
 PAIR_AXES = ("dataset", "encoder", "sample_size", "seed_cell", "tuning", "stage", "variant")
@@ -68,6 +69,11 @@ def metric_columns(frame: pd.DataFrame, split: str = "test") -> list[str]:
     return [c for c in cols if pd.to_numeric(frame[c], errors="coerce").notna().any()]
 
 
+def test_metric_columns(frame: pd.DataFrame) -> list[str]:
+    """The test metrics of ``frame``: ``test/…`` and, with held-out sites, ``test_external/…``."""
+    return [c for split in TEST_ROLES for c in metric_columns(frame, split)]
+
+
 def cell_stats(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
     """One row per cell: its axes, ``best_value``, ``selection_gap`` and, per metric (by
     default every test metric and its trivial-predictor baseline),
@@ -78,7 +84,8 @@ def cell_stats(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.Data
     the winner was lucky).
     """
     if metrics is None:
-        metrics = metric_columns(frame, "test") + metric_columns(frame, BASELINE_PREFIX + "test")
+        tests = test_metric_columns(frame)
+        metrics = tests + [baseline_column(m) for m in tests if baseline_column(m) in frame]
     rows = []
     for cell, group in frame.groupby("cell", sort=False):
         first = group.iloc[0]
