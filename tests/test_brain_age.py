@@ -111,3 +111,60 @@ def test_age_gap_false_reports_no_brain_age_metric(make_cfg) -> None:  # noqa: A
     run(cfg)
     record = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())["metrics"]
     assert not any(k.startswith("bias/") or "gap" in k for k in record)
+
+
+def _grouped(shift: float, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """val and test predictions with a planted bias; the group's predictions ``shift`` higher."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for split in ("val", "test"):
+        age = rng.uniform(20, 80, n)
+        group = rng.random(n) < 0.2
+        pred = 0.6 * age + 20 + rng.normal(0, 3, n) + shift * group
+        frames.append(
+            pd.DataFrame(
+                {"split": split, "y_true": age, "y_pred": pred, "group": group.astype(int)}
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_the_gap_flags_a_planted_group_and_chance_without_one() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    metrics, out = brain_age(_grouped(shift=6.0), band_width=10)
+    test = out[out["split"] == "test"]
+    assert metrics["test/gap_auroc"] == pytest.approx(
+        roc_auc_score(test["group"], test["gap_corrected"])
+    )
+    assert metrics["test/gap_auroc"] > 0.9 and metrics["test/gap_d"] > 2
+    assert metrics["test/group_n"] == test["group"].sum()
+    # the raw gap is confounded by age (regression to the mean): the corrected one flags better
+    assert metrics["test/gap_auroc"] > metrics["test/gap_auroc_raw"]
+    null, _ = brain_age(_grouped(shift=0.0), band_width=10)
+    assert abs(null["test/gap_auroc"] - 0.5) < 0.1 and abs(null["test/gap_d"]) < 0.35
+    plain, _ = brain_age(_grouped(shift=6.0).drop(columns="group"), band_width=10)
+    assert not [k for k in plain if "auroc" in k or k.endswith("gap_d")]
+
+
+def test_the_group_column_is_found_checked_or_left_off() -> None:
+    table = pd.DataFrame(
+        {"age": [30.0, 50.0, 70.0], "diagnosis": ["control", "accelerated", "control"]},
+        index=["a", "b", "c"],
+    )
+    task = Task("target_task", "age", "regression")
+    task.check(table)
+    assert task.group_column == "diagnosis"
+    assert task.in_group(table, ["b", "c"]).tolist() == [True, False]
+    other = table.assign(diagnosis=["CN", "AD", "CN"])
+    task.check(other)
+    assert task.group_column is None  # other labels: named with gap_positive
+    named = Task("target_task", "age", "regression", gap_positive="AD")
+    named.check(other)
+    assert named.in_group(other, ["a", "b"]).tolist() == [False, True]
+    with pytest.raises(ConfigError, match=r"target_task.gap_positive=MCI .*AD, CN"):
+        Task("target_task", "age", "regression", gap_positive="MCI").check(other)
+    with pytest.raises(ConfigError, match=r"target_task.gap_group=dx: no such column"):
+        Task("target_task", "age", "regression", gap_group="dx").check(table)
+    with pytest.raises(ConfigError, match=r"gap_group=diagnosis: .*needs target_task.age_gap"):
+        Task("target_task", "age", "regression", age_gap=False, gap_group="diagnosis").check(table)

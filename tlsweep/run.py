@@ -227,6 +227,9 @@ def _final_evaluation(
     if test and ctx.target_task.brain_age:  # fitted on val only (tlsweep.train.brain_age)
         from tlsweep.train.brain_age import brain_age
 
+        if ctx.target_task.group_column is not None:  # the group the gap should flag
+            ids = predictions["participant_id"].astype(str).tolist()
+            predictions["group"] = ctx.target_task.in_group(ctx.cohort.table, ids).astype(int)
         values, predictions = brain_age(predictions, ctx.target_task.band_width)
         metrics.update(values)
     named = {f"final/{k}" if k == "best_epoch" else k: v for k, v in metrics.items()}

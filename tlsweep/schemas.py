@@ -81,6 +81,12 @@ class TaskConfig:
     # null: on for a regression target in column age
     age_gap: bool | None = None
     band_width: float = 10.0  # width of the bands of the MAE per band (years, for age)
+    # the gap as a marker: a participants column (a diagnosis) and the label of the group whose
+    # gap should be higher; test scores say how well the corrected gap flags it (AUROC, d).
+    # null: column `diagnosis` with label `accelerated` when the table has them (the synthetic
+    # cohort's dataset.accelerated_fraction), else no group
+    gap_group: str | None = None
+    gap_positive: str | None = None
 
 
 @dataclass

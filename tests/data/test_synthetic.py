@@ -212,3 +212,21 @@ def test_the_planned_table_is_the_generated_one(tmp_path: Path) -> None:
     generate_cohort(dataset.root, workers=1, progress=False, **dataset.generator_args)
     on_disk = read_participants(dataset.root / "participants.tsv", "participant_id")
     assert_frame_equal(planned, on_disk, check_index_type=False)
+
+
+def test_a_planted_ageing_group_changes_only_its_members(small: Path, tmp_path: Path) -> None:
+    """Off by default and drawn from a stream of its own: every control is the subject of the
+    cohort without the group, voxel for voxel; each member's brain is older, not another one."""
+    from tlsweep.data.synthetic import ACCELERATED, CONTROL, Ageing
+
+    planted = generate_cohort(
+        tmp_path / "aged", n_subjects=12, seed=3, resolution_mm=RES, workers=1, progress=False,
+        ageing=Ageing(fraction=0.5, years=30.0),
+    )  # fmt: skip
+    base, aged = rows(small), rows(planted)
+    assert "diagnosis" not in base[0] and {r["diagnosis"] for r in aged} == {ACCELERATED, CONTROL}
+    for plain, row in zip(base, aged, strict=True):
+        assert {k: row[k] for k in plain} == plain  # same age, sex, site
+        same = np.array_equal(image(small, row["participant_id"]).get_fdata(),
+                              image(planted, row["participant_id"]).get_fdata())  # fmt: skip
+        assert same == (row["diagnosis"] == CONTROL), row

@@ -73,8 +73,20 @@ HPO_UNSET = {"budget": "additional"}
 TRAINING_UNSET: dict[str, Any] = {
     f"{task}.{key}": value
     for task in ("source_task", "target_task")
-    for key, value in {"positive": None, "age_gap": None, "band_width": 10.0}.items()
-} | {"split.held_out_sites": [], "dataset.site_column": "site"}
+    for key, value in {
+        "positive": None,
+        "age_gap": None,
+        "band_width": 10.0,
+        "gap_group": None,
+        "gap_positive": None,
+    }.items()  # fmt: skip
+} | {
+    "split.held_out_sites": [],
+    "dataset.site_column": "site",
+    "dataset.site_effect": 1.0,
+    "dataset.accelerated_fraction": 0.0,
+    "dataset.accelerated_years": 10.0,
+}
 # overrides already shown as a cell's own columns (method, encoder, ..., tuning, stage)
 AXIS_KEYS = ("method", "encoder", "dataset", "sample_size", "seed", "hpo", "hpo.stage")
 HASH_SHOWN = 6  # hex digits of the identity hash in a cell's name

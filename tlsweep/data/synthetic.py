@@ -28,7 +28,12 @@ Generative model, per subject (all draws from ``SeedSequence(seed, spawn_key=(0,
   error is larger there (``benchmarks/synthetic_baseline.py`` reports the linear baselines per
   setting, ``reports/transfer_recovery.md`` the transfer each setting plants).
 * site: each site has its own T1 contrast (tissue intensities perturbed around those fitted to
-  the MNI152 T1), gain, smooth multiplicative bias field and Rician noise level.
+  the MNI152 T1), gain, smooth multiplicative bias field and Rician noise level; ``site_effect``
+  scales how far contrast and bias field stray (:func:`make_site`).
+* optionally, a planted accelerated-ageing group (:class:`Ageing`, off by default): a fraction
+  of subjects, drawn from a stream of their own, whose brain age is N years above their age,
+  with a ``diagnosis`` column saying who; the clinical use of a brain-age model made
+  measurable (does its gap detect the group?).
 
 Images are skull-stripped (zero outside the brain mask), RAS, isotropic ``resolution_mm``, and
 generated directly at that resolution from templates resampled once (Gaussian anti-aliasing);
@@ -46,6 +51,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
+from tlsweep.data.tasks import GROUP_NEGATIVE, GROUP_POSITIVE
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 4  # 2: sex effects scaled by relatedness; 3: file sizes; 4: sex as brain age
@@ -57,6 +64,10 @@ ICV_LOG_SD = 0.07
 SEX_BRAIN_AGE_Y = 30.0
 BRAIN_AGE_SD_Y = 5.0
 AGE_RANGE = (20.0, 80.0)  # years, uniform
+# the ``diagnosis`` of a planted group: what the brain-age gap flags by default
+ACCELERATED, CONTROL = GROUP_POSITIVE, GROUP_NEGATIVE
+#: Default strength of the site differences (:func:`make_site`).
+SITE_EFFECT = 1.0
 VENTRICLE_ML_PER_Y = 0.3
 VENTRICLE_SD_ML = 6.0
 GM_TO_WM_PER_Y = 0.0025
@@ -85,6 +96,17 @@ class Templates:
     axes_mm: tuple[np.ndarray, ...]  # voxel centres along each axis, mm
     warp_kernels: tuple[np.ndarray, ...]  # see _kernels
     bias_kernels: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class Ageing:
+    """A planted accelerated-ageing group: each subject belongs to it with probability
+    ``fraction`` (column ``diagnosis``: :data:`ACCELERATED` or :data:`CONTROL`), and its brain
+    is ``years`` older than its age: every age effect (grey matter, sulcal CSF, ventricles)
+    acts as at age + ``years``."""
+
+    fraction: float = 0.0
+    years: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -188,11 +210,18 @@ def _smooth_field(coeffs: np.ndarray, kernels: tuple[np.ndarray, ...]) -> np.nda
     return np.moveaxis(np.tensordot(kx, out, axes=([1], [-3])), 0, -3)
 
 
-def make_site(seed: int, index: int) -> Site:
-    """Draw site ``index``'s acquisition parameters; independent of cohort size and site count."""
+def make_site(seed: int, index: int, strength: float = 1.0) -> Site:
+    """Draw site ``index``'s acquisition parameters; independent of cohort size and site count.
+
+    ``strength`` scales how far a site's tissue contrast (in log) and bias field stray from the
+    template's: 1 gives the full ranges below, 0 scanners that differ only in gain and noise.
+    The draws do not depend on it, so each strength has the same sites, more or less apart.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, index)))
     scale = np.array([rng.uniform(0.6, 1.5), rng.uniform(0.9, 1.1), 1.0])
     bias = rng.standard_normal(_control_shape(BIAS_SPACING_MM)) * rng.uniform(0.05, 0.2)
+    if strength != 1.0:  # exactly the full-strength site at 1
+        scale, bias = scale**strength, bias * strength
     return Site(scale, rng.uniform(0.8, 1.25), rng.uniform(0.01, 0.04), bias.astype(np.float32))
 
 
@@ -242,6 +271,7 @@ def synthesize(
     sites: list[Site],
     noise: bool = True,
     relatedness: float = 0.0,
+    ageing: Ageing | None = None,
 ) -> tuple[dict, np.ndarray]:
     """Draw subject ``index`` of the cohort ``seed``.
 
@@ -254,15 +284,19 @@ def synthesize(
         noise: add Rician noise (off only to compare resolutions).
         relatedness: in [0, 1], where the sex signal lives (see the module docstring); the
             random draws do not depend on it.
+        ageing: the planted accelerated-ageing group (:class:`Ageing`), or None.
 
     Returns:
-        The participants row (participant_id, age, sex, site) and the float32 image.
+        The participants row (participant_id, age, sex, site, and ``diagnosis`` with a planted
+        group) and the float32 image.
     """
     rng = _subject_rng(seed, index)
-    row = _demographics(rng, index, age_range, len(sites))
+    row = _demographics(rng, index, age_range, len(sites), seed, ageing)
     age, sex, k = row["age"], row["sex"], ord(row["site"][-1]) - ord("A")
     sign = 0.5 if sex == "M" else -0.5
     brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y) + relatedness * sign * SEX_BRAIN_AGE_Y
+    if ageing is not None and row.get("diagnosis") == ACCELERATED:
+        brain_age += ageing.years
     coords = _sample_coords(tpl, rng, sign, brain_age, relatedness)
     tissue = _tissue_image(tpl, sites[k], brain_age)
     clean = ndi.map_coordinates(tissue, coords, order=1, output=np.float32, prefilter=False)
@@ -278,11 +312,18 @@ def synthesize(
 
 
 def participants(
-    seed: int, n_subjects: int, n_sites: int, age_range: tuple[float, float]
+    seed: int,
+    n_subjects: int,
+    n_sites: int,
+    age_range: tuple[float, float],
+    ageing: Ageing | None = None,
 ) -> list[dict]:
     """The participants rows :func:`synthesize` gives subjects ``0..n_subjects-1``, without
     drawing any image (what ``tlsweep plan`` splits before the cohort exists)."""
-    return [_demographics(_subject_rng(seed, i), i, age_range, n_sites) for i in range(n_subjects)]
+    return [
+        _demographics(_subject_rng(seed, i), i, age_range, n_sites, seed, ageing)
+        for i in range(n_subjects)
+    ]
 
 
 def _subject_rng(seed: int, index: int) -> np.random.Generator:
@@ -290,10 +331,20 @@ def _subject_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def _demographics(
-    rng: np.random.Generator, index: int, age_range: tuple[float, float], n_sites: int
+    rng: np.random.Generator,
+    index: int,
+    age_range: tuple[float, float],
+    n_sites: int,
+    seed: int,
+    ageing: Ageing | None,
 ) -> dict:
-    """A subject's first draws: age, sex and site (nothing else may come before them)."""
+    """A subject's first draws: age, sex and site (nothing else may come before them), and its
+    group when one is planted (from a stream of its own, so every other draw is unchanged)."""
     age = round(float(rng.uniform(*age_range)), 1)
     sex, k = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(n_sites))
     site = f"site-{chr(ord('A') + k)}"
-    return dict(participant_id=f"sub-{index + 1:04d}", age=age, sex=sex, site=site)
+    row = dict(participant_id=f"sub-{index + 1:04d}", age=age, sex=sex, site=site)
+    if ageing is not None and ageing.fraction > 0:
+        group = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, index)))
+        row["diagnosis"] = ACCELERATED if group.random() < ageing.fraction else CONTROL
+    return row

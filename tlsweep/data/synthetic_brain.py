@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from tlsweep.data.nifti import Cohort, NiftiCohort
+from tlsweep.data.synthetic import SITE_EFFECT, Ageing
 from tlsweep.errors import ConfigError
 
 
@@ -36,6 +37,11 @@ class SyntheticBrain(NiftiCohort):
             information), 1 only in the ventricles, sulcal CSF and grey/white contrast that age
             acts on; each setting is its own cohort folder.
         site_column: the participants column of the site (the generator writes ``site``).
+        site_effect: in [0, 1], how far the sites' tissue contrast and bias field differ
+            (:func:`tlsweep.data.synthetic.make_site`); each value is its own cohort folder.
+        accelerated_fraction: plant an accelerated-ageing group of about this fraction of the
+            subjects (a ``diagnosis`` column, ``accelerated`` or ``control``); 0 plants none.
+        accelerated_years: how much older the group's brains look than their age.
 
     Raises:
         ConfigError: for a relatedness outside [0, 1].
@@ -51,10 +57,29 @@ class SyntheticBrain(NiftiCohort):
         cache_dir: str = ".cache/tlsweep",
         relatedness: float = 0.0,
         site_column: str | None = "site",
+        site_effect: float = SITE_EFFECT,
+        accelerated_fraction: float = 0.0,
+        accelerated_years: float = 10.0,
     ) -> None:
-        if not _is_fraction(relatedness):
-            raise ConfigError(f"dataset.relatedness={relatedness}: must be a number in [0, 1]")
+        fractions = {
+            "relatedness": relatedness,
+            "site_effect": site_effect,
+            "accelerated_fraction": accelerated_fraction,
+        }
+        for key, value in fractions.items():
+            if not _is_fraction(value):
+                raise ConfigError(f"dataset.{key}={value}: must be a number in [0, 1]")
+        if not 0 < float(accelerated_years) <= 60:
+            raise ConfigError(
+                f"dataset.accelerated_years={accelerated_years}: must be in (0, 60] years"
+            )
         name = f"n{n_subjects}-seed{seed}-{resolution_mm:g}mm-{n_sites}sites-r{relatedness:g}"
+        if float(site_effect) != SITE_EFFECT:
+            name += f"-site{site_effect:g}"
+        ageing = None
+        if float(accelerated_fraction) > 0:
+            ageing = Ageing(float(accelerated_fraction), float(accelerated_years))
+            name += f"-aged{ageing.fraction:g}x{ageing.years:g}y"
         root = Path(cache_dir).expanduser() / "synthetic_brain" / name
         super().__init__(
             root=str(root),
@@ -69,6 +94,8 @@ class SyntheticBrain(NiftiCohort):
             resolution_mm=resolution_mm,
             n_sites=n_sites,
             relatedness=float(relatedness),
+            site_effect=float(site_effect),
+            ageing=ageing,
         )
 
     def load(self, progress: bool = True) -> Cohort:
@@ -84,5 +111,7 @@ class SyntheticBrain(NiftiCohort):
         from tlsweep.data.synthetic import AGE_RANGE, participants
 
         args = self.generator_args
-        rows = participants(args["seed"], args["n_subjects"], args["n_sites"], AGE_RANGE)
+        rows = participants(
+            args["seed"], args["n_subjects"], args["n_sites"], AGE_RANGE, args["ageing"]
+        )
         return pd.DataFrame(rows).set_index("participant_id")

@@ -26,6 +26,8 @@ from filelock import FileLock
 from tlsweep.data.synthetic import (
     AGE_RANGE,
     FORMAT_VERSION,
+    SITE_EFFECT,
+    Ageing,
     Site,
     Templates,
     load_templates,
@@ -56,11 +58,13 @@ def _init_worker_from(path: str) -> None:
         _init_worker(*pickle.load(f))
 
 
-def _write_subject(job: tuple[int, int, tuple[float, float], float, str]) -> dict:
+def _write_subject(job: tuple[int, int, tuple[float, float], float, Ageing | None, str]) -> dict:
     """Generate one subject in a worker and write its NIfTI file; return its table row."""
-    index, seed, age_range, relatedness, out = job
+    index, seed, age_range, relatedness, ageing, out = job
     tpl, sites = _WORKER
-    row, image = synthesize(index, seed, age_range, tpl, sites, relatedness=relatedness)
+    row, image = synthesize(
+        index, seed, age_range, tpl, sites, relatedness=relatedness, ageing=ageing
+    )
     pid = row["participant_id"]
     path = Path(out) / pid / "anat" / f"{pid}_T1w.nii.gz"
     path.parent.mkdir(parents=True)
@@ -81,6 +85,9 @@ def _check_params(params: dict) -> None:
         "resolution_mm": not 0.5 <= params["resolution_mm"] <= 16,
         "age_range": not 0 <= lo < hi,
         "relatedness": not 0 <= params["relatedness"] <= 1,
+        "site_effect": not 0 <= params.get("site_effect", SITE_EFFECT) <= 1,
+        "accelerated_fraction": not 0 <= params.get("accelerated_fraction", 0) < 1,
+        "accelerated_years": not 0 < params.get("accelerated_years", 1) <= 60,
     }
     for key in (k for k, b in bad.items() if b):
         raise ValueError(f"generate_cohort: {key}={params[key]} is out of range")
@@ -175,6 +182,8 @@ def generate_cohort(
     n_sites: int = 3,
     age_range: tuple[float, float] = AGE_RANGE,
     relatedness: float = 0.0,
+    site_effect: float = SITE_EFFECT,
+    ageing: Ageing | None = None,
     workers: int = 0,
     progress: bool = True,
 ) -> Path:
@@ -189,6 +198,10 @@ def generate_cohort(
         age_range: uniform age range in years.
         relatedness: in [0, 1]: 0 puts the sex signal in head size only, 1 only in the anatomy
             age acts on (see :mod:`tlsweep.data.synthetic`).
+        site_effect: in [0, 1], how far the sites' contrast and bias field differ
+            (:func:`tlsweep.data.synthetic.make_site`).
+        ageing: a planted accelerated-ageing group (:class:`~tlsweep.data.synthetic.Ageing`);
+            None or a zero fraction plants none.
         workers: processes; 0 means this trial's share of the CPUs
             (:func:`tlsweep.resources.worker_count`). Images do not depend on it.
         progress: show a progress bar.
@@ -210,6 +223,12 @@ def generate_cohort(
         "age_range": [float(a) for a in age_range],
         "relatedness": float(relatedness),
     }
+    # keys added later are recorded only away from their defaults, so earlier cohorts stay valid
+    if float(site_effect) != SITE_EFFECT:
+        params["site_effect"] = float(site_effect)
+    if ageing is not None and ageing.fraction > 0:
+        params["accelerated_fraction"] = float(ageing.fraction)
+        params["accelerated_years"] = float(ageing.years)
     _check_params(params)
     _refuse_while_spawning()
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -233,16 +252,22 @@ def _fill(out: Path, params: dict, workers: int, progress: bool) -> None:
     """Generate every subject into ``out`` and write participants.tsv and cohort.json."""
     n, res = params["n_subjects"], params["resolution_mm"]
     tpl = load_templates(res)
-    sites = [make_site(params["seed"], k) for k in range(params["n_sites"])]
+    strength = params.get("site_effect", SITE_EFFECT)
+    sites = [make_site(params["seed"], k, strength) for k in range(params["n_sites"])]
     ages, r = tuple(params["age_range"]), params["relatedness"]
-    jobs = [(i, params["seed"], ages, r, str(out)) for i in range(n)]
+    ageing = None
+    if "accelerated_fraction" in params:
+        ageing = Ageing(params["accelerated_fraction"], params["accelerated_years"])
+    jobs = [(i, params["seed"], ages, r, ageing, str(out)) for i in range(n)]
     log.info("generating %d synthetic subjects at %g mm into %s", n, res, out)
     rows = _run_jobs(jobs, tpl, sites, min(workers, n), progress)
     with open(out / "participants.tsv", "w", newline="") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-        writer.writerow(["participant_id", "age", "sex", "site"])
+        extra = ["diagnosis"] if ageing is not None else []
+        writer.writerow(["participant_id", "age", "sex", "site", *extra])
         writer.writerows(
-            [r["participant_id"], f"{r['age']:.1f}", r["sex"], r["site"]] for r in rows
+            [r["participant_id"], f"{r['age']:.1f}", r["sex"], r["site"], *(r[k] for k in extra)]
+            for r in rows
         )
     files = {
         str(path.relative_to(out)): path.stat().st_size

@@ -22,6 +22,11 @@ from tlsweep.schemas import TASK_TYPES
 SHUFFLE_STREAM = 0x5F1E
 
 
+#: The participants column and label of a group the brain-age gap should flag, by default:
+#: the synthetic cohort's planted accelerated-ageing group (``dataset.accelerated_fraction``).
+GROUP_COLUMN, GROUP_POSITIVE, GROUP_NEGATIVE = "diagnosis", "accelerated", "control"
+
+
 @dataclass
 class Task:
     """One task of a study (``source_task`` or ``target_task``).
@@ -39,6 +44,11 @@ class Task:
             (:mod:`tlsweep.train.brain_age`); None: on for a regression target in column
             ``age`` (see :attr:`brain_age`).
         band_width: width of the bands of the brain-age MAE per band, in the target's units.
+        gap_group: participants column of a group whose brain-age gap should be higher (a
+            diagnosis); None: :data:`GROUP_COLUMN` when the table has it with ``gap_positive``
+            among its values, else none. Runs that score test then measure how well the
+            bias-corrected gap separates the group (:mod:`tlsweep.train.brain_age`).
+        gap_positive: that group's label in ``gap_group``; None: :data:`GROUP_POSITIVE`.
     """
 
     key: str
@@ -49,7 +59,10 @@ class Task:
     positive: str | None = None
     age_gap: bool | None = None
     band_width: float = 10.0
+    gap_group: str | None = None
+    gap_positive: str | None = None
     classes: list[str] = field(default_factory=list)
+    group_column: str | None = None  # the resolved gap_group (set by check), None: no group
     mean: float = 0.0
     std: float = 1.0
 
@@ -113,6 +126,38 @@ class Task:
             raise ConfigError(
                 f"{self.key}.column={self.column}: regression needs numeric labels, found {bad!r}"
             )
+        self.group_column = self._group_column(table)
+
+    @property
+    def group_label(self) -> str:
+        """The label of the group the gap should flag (``gap_positive`` or its default)."""
+        return GROUP_POSITIVE if self.gap_positive is None else str(self.gap_positive)
+
+    def in_group(self, table: pd.DataFrame, ids: list[str]) -> np.ndarray:
+        """Whether each of ``ids`` belongs to the gap's group (all False without a group)."""
+        if self.group_column is None:
+            return np.zeros(len(ids), bool)
+        return (table.loc[ids, self.group_column].astype(str) == self.group_label).to_numpy()
+
+    def _group_column(self, table: pd.DataFrame) -> str | None:
+        """The checked ``gap_group`` (see the class doc)."""
+        explicit = self.gap_group is not None
+        if explicit and not self.brain_age:
+            raise ConfigError(
+                f"{self.key}.gap_group={self.gap_group}: a group is flagged by the brain-age "
+                f"gap, which needs {self.key}.age_gap on a regression target"
+            )
+        column = self.gap_group if explicit else GROUP_COLUMN
+        if not self.brain_age or (not explicit and column not in table.columns):
+            return None
+        if column not in table.columns:
+            raise bad_column(f"{self.key}.gap_group", column, table.columns, "the table")
+        labels = sorted(table[column].dropna().astype(str).unique())
+        if self.group_label not in labels:
+            if not explicit and self.gap_positive is None:
+                return None  # a diagnosis column of other labels: say which with gap_positive
+            raise bad_option(f"{self.key}.gap_positive", self.group_label, labels)
+        return column
 
     def _class_list(self, values: pd.Series) -> list[str]:
         """The labels in sorted order, a binary task's ``positive`` one moved to index 1."""

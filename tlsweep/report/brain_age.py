@@ -1,6 +1,7 @@
-"""The report's brain-age section: the gap's age bias before and after correction, and MAE per
-age band, per method and column (from the final seeds' metrics, :mod:`tlsweep.train.brain_age`),
-and a figure of the test subjects' predictions and gaps (from their ``predictions.csv``).
+"""The report's brain-age section: the gap's age bias before and after correction, MAE per
+age band and, with a group the gap should flag (``target_task.gap_group``), how well it does,
+per method and column (from the final seeds' metrics, :mod:`tlsweep.train.brain_age`), and a
+figure of the test subjects' predictions and gaps (from their ``predictions.csv``).
 
 Shown only when the final seeds recorded brain-age metrics (``target_task.age_gap``). The
 corrected MAE stands beside the raw one, never instead of it: the correction is fitted on each
@@ -25,6 +26,7 @@ from tlsweep.report.tables import axes_in_use, grid
 from tlsweep.train.brain_age import band_name
 
 GAP_R, GAP_R_CORRECTED = "test/gap_r", "test/gap_r_corrected"
+GAP_AUROC, GAP_AUROC_RAW = "test/gap_auroc", "test/gap_auroc_raw"
 QUANTITIES = {
     "MAE": "test/mae",
     "MAE corrected": "test/mae_corrected",
@@ -36,11 +38,45 @@ BAND = re.compile(r"^test/mae_band_(-?[0-9.]+)$")
 
 
 def brain_age_tables(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> list[Table]:
-    """The bias table and the band table, or none when no final seed recorded a gap."""
+    """The bias table, the band table and, with a group the gap should flag, the detection
+    table; none when no final seed recorded a gap."""
     if GAP_R not in frame or ok_rows(frame)[GAP_R].isna().all():
         return []
     rows = axes_in_use(frame, rows, cols)
-    return [_bias_table(frame, rows, cols), _band_table(frame, rows, cols)]
+    tables = [_bias_table(frame, rows, cols), _band_table(frame, rows, cols)]
+    if GAP_AUROC in frame and ok_rows(frame)[GAP_AUROC_RAW].notna().any():
+        tables.append(detection_table(frame, rows, cols))
+    return tables
+
+
+def detection_table(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> Table:
+    """How well each method's gap flags the group (``target_task.gap_group``) on test: AUROC
+    of the corrected gap and Cohen's d, mean with a 95 % CI over final seeds, and the raw
+    gap's AUROC."""
+    table = grid(frame, "Brain age as a marker: detecting the group by its gap", rows, cols)
+    table.col_axes = [*cols, "quantity"]
+    names = {GAP_AUROC: "AUROC", "test/gap_d": "d", GAP_AUROC_RAW: "AUROC raw gap"}
+    for key, group in ok_rows(frame).groupby([*rows, *cols], sort=False, dropna=False):
+        r, c = tuple(key[: len(rows)]), tuple(key[len(rows) :])
+        record = {**dict(zip(rows, r)), **dict(zip(cols, c))}
+        for metric, name in names.items():
+            summary = summarize(seed_values(group, metric)) if metric in group else None
+            if summary is None or not summary.n:
+                continue
+            ci = "" if summary.n < 2 else f" [{summary.ci_low:.2f}, {summary.ci_high:.2f}]"
+            table.text[(r, (*c, name))] = f"{summary.mean:.2f}{ci}"
+            record |= {metric: summary.mean, f"{metric}_ci_low": summary.ci_low}
+            record |= {f"{metric}_ci_high": summary.ci_high, "n_seeds": summary.n}
+        table.records.append(record)
+    table.col_keys = [(*c, name) for c in table.col_keys for name in names.values()]
+    table.notes.append(
+        "Test subjects of each final seed: AUROC of the bias-corrected gap for the group "
+        "(target_task.gap_group; 0.5 is chance, 1 every member's gap above every other "
+        "subject's), Cohen's d of the corrected gap (group − others, pooled sd), and the raw "
+        "gap's AUROC; mean [95% CI] over final seeds. This is the use a brain-age model is "
+        "built for: which method's gap best flags brains that look older than they are."
+    )
+    return table
 
 
 def brain_age_plot(bench: Benchmark, out: Path, stem: str, notes: list[str]) -> Plot | None:

@@ -4,8 +4,9 @@
 methods), ``<name>-tuning.csv`` (tuned − untuned twins), ``<name>-aggregate.csv`` (mean rank and
 IQM across columns), ``<name>-budget.csv`` (expected best after k trials, per cell and k),
 ``<name>-compute.csv`` (trials per stage, epochs and measured hours per cell),
-``<name>-labels.csv`` (the labels and subjects each method declares), ``<name>-brain_age.csv``
-and ``<name>-age_bands.csv`` (the brain-age section, for an age target), ``<name>-sites.csv``
+``<name>-labels.csv`` (the labels and subjects each method declares), ``<name>-brain_age.csv``,
+``<name>-age_bands.csv`` and ``<name>-detection.csv`` (the brain-age section, for an age
+target; detection with a planted or diagnosed group), ``<name>-sites.csv``
 (internal vs site-held-out test, with ``split.held_out_sites``), ``<name>-cells.csv``
 (per-cell statistics) and ``<name>-<figure>.png|.pdf|.svg``. Everything is
 computed once (:func:`make_report`) and every rendering reads that one :class:`Report`, so the
@@ -91,7 +92,9 @@ def make_report(bench: Benchmark, out: Path, options: ReportOptions) -> Report:
     overall, why = aggregate_table(frame, metric, rows, cols)
     curve = budget_table(bench, rows, cols)
     compute, labels = budget.compute_table(bench), methods_table(bench)
-    ages = dict(zip(("-brain_age", "-age_bands"), brain_age_tables(frame, rows, cols)))
+    ages = dict(
+        zip(("-brain_age", "-age_bands", "-detection"), brain_age_tables(frame, rows, cols))
+    )
     figures, left_out = plots.all_plots(bench, metric, out, options.name, rows, cols)
     if paired is None:
         left_out.insert(0, f"paired differences: no method '{options.baseline}' in the benchmark")

@@ -20,6 +20,15 @@ Metrics, for each scored split (``val``, ``test``):
 
 and ``bias/slope``, ``bias/intercept``, ``bias/n`` (the coefficients and the number of
 validation subjects they were fitted on), so a run stores its correction with its scores.
+
+With a group the gap should flag (``predictions`` carry a ``group`` column, 1 for its members:
+``target_task.gap_group``, e.g. the synthetic cohort's planted accelerated-ageing group), also
+how well the gap separates it from the other subjects of each split:
+
+- ``<split>/gap_auroc``: AUROC of the corrected gap for the group (0.5: chance);
+- ``<split>/gap_auroc_raw``: the same with the raw gap;
+- ``<split>/gap_d``: Cohen's d of the corrected gap, group minus the others (pooled sd);
+- ``<split>/group_n``: the group's members among the split's subjects.
 """
 
 from __future__ import annotations
@@ -74,8 +83,9 @@ def brain_age(frames: pd.DataFrame, band_width: float) -> tuple[dict[str, float]
     ``gap_corrected`` columns, from a run's regression predictions.
 
     Args:
-        frames: ``predictions.csv`` rows (participant_id, split, y_true, y_pred) of the splits
-            a run scored; the correction is fitted on the ``val`` rows only.
+        frames: ``predictions.csv`` rows (participant_id, split, y_true, y_pred, and optionally
+            ``group``) of the splits a run scored; the correction is fitted on the ``val`` rows
+            only.
         band_width: width of the bands of :func:`band_mae`, in the target's units.
 
     Returns:
@@ -120,7 +130,32 @@ def _split_metrics(split: str, rows: pd.DataFrame, band_width: float) -> dict[st
         "mae_corrected": float(np.mean(np.abs(corrected))),
         **band_mae(y_true, rows["y_pred"].to_numpy(float), band_width),
     }
+    if "group" in rows:
+        values |= detection(rows["group"].to_numpy(bool), gap, corrected)
     return {f"{split}/{name}": value for name, value in values.items()}
+
+
+def detection(group: np.ndarray, gap: np.ndarray, corrected: np.ndarray) -> dict[str, float]:
+    """How well the gap flags ``group``: AUROC of the corrected and the raw gap, Cohen's d of
+    the corrected gap (group minus the others), and the group's size. NaN where undefined (a
+    split without both kinds of subject, or an unusable correction)."""
+    from sklearn.metrics import roc_auc_score
+
+    values = {"group_n": float(group.sum())}
+    both = 0 < group.sum() < len(group)
+    for name, score in (("gap_auroc", corrected), ("gap_auroc_raw", gap)):
+        usable = both and np.all(np.isfinite(score))
+        values[name] = float(roc_auc_score(group, score)) if usable else math.nan
+    values["gap_d"] = cohens_d(corrected[group], corrected[~group]) if both else math.nan
+    return values
+
+
+def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
+    """``(mean a - mean b) / pooled sd``; NaN with fewer than two of either, or non-finite."""
+    if len(a) < 2 or len(b) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return math.nan
+    pooled = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)
+    return float((a.mean() - b.mean()) / math.sqrt(pooled)) if pooled > 0 else math.nan
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
