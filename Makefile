@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-slow test-slurm test-all lint format docs clean \
-	table-learning-curve table-encoders table-tuning table-stages table-transfer \
+	table-learning-curve table-encoders table-tuning table-stages table-transfer table-detection \
 	scaling throughput benchmark-cost reports
 
 $(BIN)/python:
@@ -81,6 +81,13 @@ table-stages: install  ## target-only vs source-then-target tuning of the pretra
 	  hydra.sweep.dir=multirun/stages-$(SIZE)
 	$(REPORT) multirun/stages-$(SIZE) --name stages-$(SIZE) --cols stage
 
+table-detection: install  ## brain age as a marker: a planted accelerated-ageing group, n=400
+	$(TLSWEEP_BENCH) method=scratch,pretrain_freeze sample_size=n400 hpo=untuned \
+	  hydra.sweeper.n_trials=0 final.seeds=3 dataset.n_subjects=1000 \
+	  dataset.accelerated_fraction=0.2 split.source_fraction=0.3 \
+	  hydra.sweep.dir=multirun/detection-$(SIZE)
+	$(REPORT) multirun/detection-$(SIZE) --name detection-$(SIZE)
+
 clean:
 	rm -rf $(VENV) outputs multirun mlflow.db mlruns .pytest_cache \
 	  docs/_build docs/api/generated docs/results/reports
@@ -106,7 +113,7 @@ benchmark-cost: install  ## where the small learning-curve benchmark's wall time
 # empty cache (`tlsweep report` rewrites a folder's benchmark.csv, so a folder reported on again
 # no longer dates its sweep's end). About 40 minutes on 2 CPU cores.
 reports: install  ## regenerate every report in reports/ (SIZE=small)
-	$(MAKE) table-learning-curve table-tuning table-stages table-transfer SIZE=$(SIZE)
+	$(MAKE) table-learning-curve table-tuning table-stages table-transfer table-detection SIZE=$(SIZE)
 	rm -rf multirun/benchmark_cost-small
 	TLSWEEP_CACHE=$$(mktemp -d) $(BIN)/python benchmarks/benchmark_cost.py --run
 	$(BIN)/python benchmarks/packing.py
