@@ -291,8 +291,8 @@ def synthesize(
         group) and the float32 image.
     """
     rng = _subject_rng(seed, index)
-    row = _demographics(rng, index, age_range, len(sites), seed, ageing)
-    age, sex, k = row["age"], row["sex"], ord(row["site"][-1]) - ord("A")
+    row, k = _demographics(rng, index, age_range, len(sites), seed, ageing)
+    age, sex = row["age"], row["sex"]
     sign = 0.5 if sex == "M" else -0.5
     brain_age = age + rng.normal(0, BRAIN_AGE_SD_Y) + relatedness * sign * SEX_BRAIN_AGE_Y
     if ageing is not None and row.get("diagnosis") == ACCELERATED:
@@ -321,7 +321,7 @@ def participants(
     """The participants rows :func:`synthesize` gives subjects ``0..n_subjects-1``, without
     drawing any image (what ``tlsweep plan`` splits before the cohort exists)."""
     return [
-        _demographics(_subject_rng(seed, i), i, age_range, n_sites, seed, ageing)
+        _demographics(_subject_rng(seed, i), i, age_range, n_sites, seed, ageing)[0]
         for i in range(n_subjects)
     ]
 
@@ -337,9 +337,10 @@ def _demographics(
     n_sites: int,
     seed: int,
     ageing: Ageing | None,
-) -> dict:
-    """A subject's first draws: age, sex and site (nothing else may come before them), and its
-    group when one is planted (from a stream of its own, so every other draw is unchanged)."""
+) -> tuple[dict, int]:
+    """A subject's participants row and site index: its first draws, age, sex and site (nothing
+    else may come before them), and its group when one is planted (from a stream of its own, so
+    every other draw is unchanged)."""
     age = round(float(rng.uniform(*age_range)), 1)
     sex, k = ("M" if rng.random() < 0.5 else "F"), int(rng.integers(n_sites))
     site = f"site-{chr(ord('A') + k)}"
@@ -347,4 +348,4 @@ def _demographics(
     if ageing is not None and ageing.fraction > 0:
         group = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, index)))
         row["diagnosis"] = ACCELERATED if group.random() < ageing.fraction else CONTROL
-    return row
+    return row, k

@@ -44,7 +44,7 @@ def brain_age_tables(frame: pd.DataFrame, rows: list[str], cols: list[str]) -> l
         return []
     rows = axes_in_use(frame, rows, cols)
     tables = [_bias_table(frame, rows, cols), _band_table(frame, rows, cols)]
-    if GAP_AUROC in frame and ok_rows(frame)[GAP_AUROC_RAW].notna().any():
+    if GAP_AUROC_RAW in frame and ok_rows(frame)[GAP_AUROC_RAW].notna().any():
         tables.append(detection_table(frame, rows, cols))
     return tables
 
